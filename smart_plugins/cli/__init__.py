@@ -1,0 +1,1 @@
+"""The ``smart-plugins`` console command: eval, index, search, train."""

@@ -1,0 +1,381 @@
+"""One forward pass, two outputs: the model's own pooled embedding and its kept token states."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from sentence_transformers import SentenceTransformer
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from smart_plugins.encoder.encoded import EncodedTexts
+from smart_plugins.encoder.inputs import validate_texts
+from smart_plugins.encoder.token_policy import TokenPolicy, kept_token_mask
+from smart_plugins.models import resolve_model_name
+
+logger = logging.getLogger(__name__)
+
+#: Feature key a token adapter module writes its projected token states under. When present
+#: in a model's output, these replace the raw last-layer states as late-interaction vectors;
+#: the pooled embedding is never touched.
+ADAPTED_TOKENS_KEY = "smart_token_embeddings"
+
+TextKind = Literal["query", "document"]
+_PROMPT_CANDIDATES: dict[str, tuple[str, ...]] = {
+    "query": ("query",),
+    "document": ("document", "passage", "corpus"),
+}
+_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """One forward-pass input: a whole text, or one window of a chunked long text."""
+
+    text_index: int
+    text: str
+    position_shift: int = 0
+
+
+class SmartEncoder:
+    """Encode texts into pooled embeddings plus L2-normalised token vectors in one pass.
+
+    Wraps a sentence-transformers model (its modules decide pooling and normalisation),
+    so ``encode(...).pooled`` equals ``SentenceTransformer.encode`` on the same texts.
+
+    Parameters
+    ----------
+    model:
+        A loaded ``SentenceTransformer``, a local folder, a hub name, or a packaged-model
+        alias (``"minilm"``, ``"mpnet"``; see :mod:`smart_plugins.models`).
+    device:
+        ``"cuda"``, ``"cpu"``, ... ; default: the GPU when one is present, else the CPU.
+    dtype:
+        ``"float16"`` or ``"bfloat16"`` runs the backbone in half precision (GPU);
+        outputs are always float32.
+    token_policy:
+        Which token states are kept (see :class:`TokenPolicy`).
+    batch_size:
+        Texts per forward pass; texts are batched in order of length.
+    truncation:
+        ``"warn"`` truncates texts longer than the model's limit with a warning;
+        ``"chunk"`` encodes them in overlapping windows and keeps every window's tokens
+        (pooled = mean of the windows' pooled vectors, re-normalised if the model normalises).
+    chunk_overlap:
+        Tokens shared by consecutive windows in ``"chunk"`` mode.
+
+    Examples
+    --------
+    >>> encoder = SmartEncoder("minilm", device="cpu")
+    >>> enc = encoder.encode(["SMART keeps the token states.", "Pooling throws them away."])
+    >>> enc.pooled.shape, enc.token_dim
+    (torch.Size([2, 384]), 384)
+    >>> enc.lengths.tolist()  # [CLS] and [SEP] dropped
+    [6, 6]
+    """
+
+    def __init__(
+        self,
+        model: str | SentenceTransformer,
+        *,
+        device: str | torch.device | None = None,
+        dtype: str | torch.dtype | None = None,
+        token_policy: TokenPolicy | None = None,
+        batch_size: int = 32,
+        truncation: Literal["warn", "chunk"] = "warn",
+        chunk_overlap: int = 32,
+        model_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        if truncation not in ("warn", "chunk"):
+            raise ValueError(f"truncation must be 'warn' or 'chunk', got {truncation!r}")
+        device = device or default_device()
+        if isinstance(model, SentenceTransformer):
+            self.model = model.to(device)
+            card = getattr(model, "model_card_data", None)
+            self.model_name = str(getattr(card, "base_model", None) or "SentenceTransformer")
+        else:
+            self.model_name = str(model)
+            path = resolve_model_name(str(model))
+            self.model = SentenceTransformer(path, device=str(device), **(model_kwargs or {}))
+        if dtype is not None:
+            self.model.to(_DTYPES[dtype] if isinstance(dtype, str) else dtype)
+        self.model.eval()
+        self.token_policy = token_policy or TokenPolicy()
+        self.batch_size = batch_size
+        self.truncation = truncation
+        self.chunk_overlap = chunk_overlap
+        self._dropped_ids = self.token_policy.dropped_token_ids(self.tokenizer)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_transformers(
+        cls,
+        model_name_or_path: str,
+        *,
+        pooling: Literal["mean", "cls", "lasttoken", "max"] = "mean",
+        normalize: bool = True,
+        max_seq_length: int | None = None,
+        **kwargs: Any,
+    ) -> SmartEncoder:
+        """Build an encoder from a plain transformers checkpoint with a declared pooling.
+
+        Examples
+        --------
+        >>> enc = SmartEncoder.from_transformers("minilm", pooling="cls", device="cpu")
+        >>> enc.pooling_mode
+        'cls'
+        """
+        from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+
+        path = resolve_model_name(model_name_or_path)
+        transformer = Transformer(path, max_seq_length=max_seq_length)
+        modules: list[torch.nn.Module] = [
+            transformer,
+            Pooling(transformer.get_embedding_dimension(), pooling_mode=pooling),
+        ]
+        if normalize:
+            modules.append(Normalize())
+        model = SentenceTransformer(modules=modules, device=str(kwargs.pop("device", None) or default_device()))
+        encoder = cls(model, device=model.device, **kwargs)
+        encoder.model_name = model_name_or_path
+        return encoder
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def tokenizer(self) -> Any:
+        return self.model.tokenizer
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    @property
+    def max_length(self) -> int:
+        return int(self.model.max_seq_length or self.tokenizer.model_max_length)
+
+    @property
+    def pooling_mode(self) -> str:
+        for module in self.model:
+            if hasattr(module, "pooling_mode"):
+                mode = module.pooling_mode
+                return mode if isinstance(mode, str) else "+".join(mode)
+        return "unknown"
+
+    @property
+    def normalizes(self) -> bool:
+        return any(type(module).__name__ == "Normalize" for module in self.model)
+
+    @property
+    def pooled_dim(self) -> int:
+        dim = self.model.get_embedding_dimension()
+        return int(self.model.truncate_dim or dim)
+
+    @property
+    def token_dim(self) -> int:
+        adapter_dim = [getattr(m, "output_dim", None) for m in self.model if hasattr(m, "describe_adapter")]
+        return int(adapter_dim[0]) if adapter_dim else int(self.model[0].get_embedding_dimension())
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-able identity of this encoder configuration (indexes and caches record it)."""
+        adapters = [m.describe_adapter() for m in self.model if hasattr(m, "describe_adapter")]
+        return {
+            "model": self.model_name,
+            "modules": [type(m).__name__ for m in self.model],
+            "pooling": self.pooling_mode,
+            "normalize": self.normalizes,
+            "pooled_dim": self.pooled_dim,
+            "token_dim": self.token_dim,
+            "max_length": self.max_length,
+            "token_policy": self.token_policy.describe(),
+            "adapter": adapters[0] if adapters else None,
+        }
+
+    # ------------------------------------------------------------------ encoding
+    def encode_queries(self, texts: str | Sequence[str], **kwargs: Any) -> EncodedTexts:
+        """:meth:`encode` with the model's query prompt (if it has one)."""
+        return self.encode(texts, kind="query", **kwargs)
+
+    def encode_documents(self, texts: str | Sequence[str], **kwargs: Any) -> EncodedTexts:
+        """:meth:`encode` with the model's document prompt (if it has one)."""
+        return self.encode(texts, kind="document", **kwargs)
+
+    def encode(
+        self,
+        texts: str | Sequence[str],
+        *,
+        kind: TextKind | None = None,
+        prompt: str | None = None,
+        prompt_name: str | None = None,
+        batch_size: int | None = None,
+        show_progress_bar: bool | None = None,
+    ) -> EncodedTexts:
+        """Encode ``texts``; returns pooled vectors and kept token vectors (CPU, float32).
+
+        ``kind`` picks the model's ``"query"`` or ``"document"`` prompt like
+        ``SentenceTransformer.encode_query`` / ``encode_document``; an explicit ``prompt`` or
+        ``prompt_name`` wins, and ``kind=None`` uses no prompt (plain ``encode``).
+        """
+        items = validate_texts(texts)
+        prompt = self._resolve_prompt(kind, prompt, prompt_name)
+        pieces = self._plan_pieces(items, prompt)
+        batch_size = batch_size or self.batch_size
+        order = sorted(range(len(pieces)), key=lambda i: -len(pieces[i].text))
+        if show_progress_bar is None:
+            show_progress_bar = len(pieces) > 8 * batch_size and logger.getEffectiveLevel() <= logging.WARNING
+        outputs: list[tuple[Tensor, list[Tensor], list[Tensor], list[Tensor]]] = []
+        batches = range(0, len(order), batch_size)
+        for start in tqdm(batches, desc="Encoding", unit="batch", disable=not show_progress_bar):
+            batch = [pieces[i] for i in order[start : start + batch_size]]
+            outputs.append(self._forward([p.text for p in batch], prompt, kind))
+        pooled_sorted = torch.cat([o[0] for o in outputs])
+        vecs_sorted = [v for o in outputs for v in o[1]]
+        ids_sorted = [v for o in outputs for v in o[2]]
+        pos_sorted = [v + pieces[order[i]].position_shift for i, v in enumerate(p for o in outputs for p in o[3])]
+        unsort = torch.empty(len(order), dtype=torch.int64)
+        unsort[torch.tensor(order, dtype=torch.int64)] = torch.arange(len(order))
+        pooled = pooled_sorted[unsort]
+        per_piece = [(vecs_sorted[j], ids_sorted[j], pos_sorted[j]) for j in unsort.tolist()]
+        if len(pieces) != len(items):
+            pooled, per_piece = self._merge_chunks(items, pieces, pooled, per_piece)
+        return EncodedTexts.from_lists(
+            pooled=pooled,
+            token_vectors=[p[0] for p in per_piece],
+            token_ids=[p[1] for p in per_piece],
+            positions=[p[2] for p in per_piece],
+        )
+
+    def _resolve_prompt(self, kind: TextKind | None, prompt: str | None, prompt_name: str | None) -> str | None:
+        if prompt is None and prompt_name is not None:
+            if prompt_name not in self.model.prompts:
+                raise ValueError(f"prompt_name {prompt_name!r} is not one of the model's prompts {sorted(self.model.prompts)}")
+            prompt = self.model.prompts[prompt_name]
+        if prompt is None and kind is not None:
+            if kind not in _PROMPT_CANDIDATES:
+                raise ValueError(f"kind must be 'query' or 'document', got {kind!r}")
+            for name in _PROMPT_CANDIDATES[kind]:
+                if name in self.model.prompts:
+                    prompt = self.model.prompts[name]
+                    break
+        if prompt is None and self.model.default_prompt_name:
+            prompt = self.model.prompts.get(self.model.default_prompt_name)
+        return prompt or None
+
+    def _plan_pieces(self, texts: list[str], prompt: str | None) -> list[_Piece]:
+        """One piece per text; long texts become windows (``chunk``) or are reported (``warn``)."""
+        prefix = prompt or ""
+        encoded = self.tokenizer(
+            [prefix + t for t in texts],
+            add_special_tokens=True,
+            truncation=False,
+            return_offsets_mapping=self.truncation == "chunk",
+            verbose=False,
+        )
+        limit = self.max_length
+        too_long = [i for i, ids in enumerate(encoded["input_ids"]) if len(ids) > limit]
+        if not too_long:
+            return [_Piece(i, t) for i, t in enumerate(texts)]
+        if self.truncation == "warn":
+            shown = ", ".join(str(i) for i in too_long[:10]) + (" ..." if len(too_long) > 10 else "")
+            warnings.warn(
+                f"{len(too_long)} text(s) exceed the model's max length of {limit} tokens and were truncated "
+                f"(positions {shown}); pass truncation='chunk' to keep every token.",
+                stacklevel=3,
+            )
+            return [_Piece(i, t) for i, t in enumerate(texts)]
+        pieces: list[_Piece] = []
+        long_set = set(too_long)
+        for i, text in enumerate(texts):
+            if i not in long_set:
+                pieces.append(_Piece(i, text))
+                continue
+            pieces.extend(self._windows(i, text, encoded["offset_mapping"][i], len(prefix), limit))
+        return pieces
+
+    def _windows(self, index: int, text: str, spans: list[tuple[int, int]], prefix_chars: int, limit: int) -> Iterator[_Piece]:
+        """Split one long text at token boundaries into windows that fit the model."""
+        special = self.tokenizer.num_special_tokens_to_add(pair=False)
+        prompt_tokens = sum(1 for s, e in spans if e > s and s < prefix_chars)
+        text_spans = [(s - prefix_chars, e - prefix_chars) for s, e in spans if e > s and s >= prefix_chars]
+        room = max(8, limit - special - prompt_tokens)
+        step = max(1, room - min(self.chunk_overlap, room // 2))
+        for first in range(0, len(text_spans), step):
+            window = text_spans[first : first + room]
+            yield _Piece(index, text[window[0][0] : window[-1][1]], position_shift=first)
+            if first + room >= len(text_spans):
+                break
+
+    def _merge_chunks(
+        self,
+        texts: list[str],
+        pieces: list[_Piece],
+        pooled: Tensor,
+        per_piece: list[tuple[Tensor, Tensor, Tensor]],
+    ) -> tuple[Tensor, list[tuple[Tensor, Tensor, Tensor]]]:
+        merged_pooled = torch.zeros(len(texts), pooled.shape[1])
+        counts = torch.zeros(len(texts))
+        grouped: list[list[tuple[Tensor, Tensor, Tensor]]] = [[] for _ in texts]
+        for piece, vector, tokens in zip(pieces, pooled, per_piece):
+            merged_pooled[piece.text_index] += vector
+            counts[piece.text_index] += 1
+            grouped[piece.text_index].append(tokens)
+        merged_pooled /= counts.unsqueeze(1)
+        if self.normalizes:
+            merged_pooled = F.normalize(merged_pooled, dim=-1)
+        merged = [tuple(torch.cat([g[k] for g in group]) for k in range(3)) for group in grouped]
+        return merged_pooled, merged  # type: ignore[return-value]
+
+    @torch.inference_mode()
+    def _forward(
+        self, texts: list[str], prompt: str | None, kind: TextKind | None
+    ) -> tuple[Tensor, list[Tensor], list[Tensor], list[Tensor]]:
+        extra = {"task": kind} if kind and "task" in self.model.get_model_kwargs() else {}
+        features = self.model.preprocess(texts, prompt=prompt, **extra)
+        prompt_length = features.get("prompt_length") if not self.token_policy.keep_prompt_tokens else None
+        features = {k: v.to(self.device) if isinstance(v, Tensor) else v for k, v in features.items()}
+        out = self.model(features, **extra)
+        pooled = out["sentence_embedding"].float()
+        if self.model.truncate_dim:
+            pooled = pooled[:, : self.model.truncate_dim]
+        states = out.get(ADAPTED_TOKENS_KEY, out["token_embeddings"])
+        input_ids, attention_mask = out["input_ids"], out["attention_mask"]
+        if "cu_seq_lens_q" in out:  # flash-attention kept the batch flat: re-pad it
+            states, input_ids, attention_mask = _repad(states, input_ids, out["cu_seq_lens_q"])
+        if isinstance(prompt_length, Tensor):
+            prompt_length = int(prompt_length.reshape(-1)[0])
+        keep = kept_token_mask(input_ids, attention_mask, self._dropped_ids, prompt_length)
+        empty = ~keep.any(dim=1)
+        if bool(empty.any()):  # e.g. a text of punctuation under skip_punctuation: keep its real tokens
+            keep[empty] = attention_mask[empty].bool()
+        position_in_text = torch.cumsum(attention_mask.to(torch.int64), dim=1) - 1
+        counts = keep.sum(dim=1).tolist()
+        vectors = F.normalize(states[keep].float(), dim=-1).cpu()
+        return (
+            pooled.cpu(),
+            list(vectors.split(counts)),
+            list(input_ids[keep].to(torch.int64).cpu().split(counts)),
+            list(position_in_text[keep].cpu().split(counts)),
+        )
+
+
+def _repad(states: Tensor, input_ids: Tensor, cu_seq_lens: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    lengths = (cu_seq_lens[1:] - cu_seq_lens[:-1]).tolist()
+    flat_states, flat_ids = states.reshape(-1, states.shape[-1]), input_ids.reshape(-1)
+    padded_states = torch.nn.utils.rnn.pad_sequence(list(flat_states.split(lengths)), batch_first=True)
+    padded_ids = torch.nn.utils.rnn.pad_sequence(list(flat_ids.split(lengths)), batch_first=True)
+    mask = torch.zeros(padded_ids.shape, dtype=torch.int64, device=padded_ids.device)
+    for row, n in enumerate(lengths):
+        mask[row, :n] = 1
+    return padded_states, padded_ids, mask
+
+
+def default_device() -> str:
+    """``"cuda"`` when a GPU is visible, else ``"cpu"``."""
+    return "cuda" if torch.cuda.is_available() else "cpu"

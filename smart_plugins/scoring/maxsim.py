@@ -1,0 +1,124 @@
+"""The one MaxSim kernel of smart-plugins, over packed (flat + offsets) token vectors.
+
+Documents are never padded: all their token vectors sit in one ``(T, D)`` tensor, so one matrix
+product against the query tokens gives every token similarity, and a segmented max over the
+document boundaries gives each query token's best match. Memory stays bounded by scoring the
+documents in chunks of whole documents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor
+
+#: Default budget of similarity entries held at once (``query tokens x document tokens``):
+#: 2**25 float32 entries is 128 MiB.
+DEFAULT_MAX_ELEMENTS = 2**25
+
+
+def maxsim(
+    query_tokens: Tensor,
+    query_offsets: Tensor,
+    doc_tokens: Tensor,
+    doc_offsets: Tensor,
+    *,
+    max_elements: int = DEFAULT_MAX_ELEMENTS,
+    compute_dtype: torch.dtype | None = None,
+) -> Tensor:
+    """Mean-over-query-tokens MaxSim of ``Q`` queries against ``N`` documents.
+
+    ``score[q, d] = mean_{i in q} max_{j in d} <query_i, doc_j>``; with L2-normalised token
+    vectors the inner product is the cosine of the SMART formula.
+
+    Parameters
+    ----------
+    query_tokens, query_offsets:
+        ``(Tq, D)`` vectors of all queries and ``(Q + 1,)`` boundaries.
+    doc_tokens, doc_offsets:
+        ``(Td, D)`` vectors of all documents and ``(N + 1,)`` boundaries.
+    max_elements:
+        Upper bound on similarity entries materialised at once (a single long document may
+        exceed it on its own; it is never split).
+    compute_dtype:
+        dtype of the matrix product. Default: the documents' dtype, except float16 on CPU,
+        which is upcast to float32 (CPU half-precision matmul is slow; bfloat16 is fast).
+
+    Returns
+    -------
+    Tensor
+        ``(Q, N)`` float32 scores on the documents' device.
+
+    Examples
+    --------
+    >>> import torch
+    >>> q = torch.tensor([[1.0, 0.0], [0.0, 1.0]])            # one query, two tokens
+    >>> d = torch.tensor([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])  # docs of 2 and 1 tokens
+    >>> maxsim(q, torch.tensor([0, 2]), d, torch.tensor([0, 2, 3]))
+    tensor([[0.9000, 0.5000]])
+    """
+    _check_packed("query", query_tokens, query_offsets)
+    _check_packed("document", doc_tokens, doc_offsets)
+    if query_tokens.shape[1] != doc_tokens.shape[1]:
+        raise ValueError(
+            f"query and document token dimensions differ: {query_tokens.shape[1]} vs {doc_tokens.shape[1]}"
+        )
+    device = doc_tokens.device
+    n_queries, n_docs = len(query_offsets) - 1, len(doc_offsets) - 1
+    if n_queries == 0 or n_docs == 0:
+        return torch.zeros(n_queries, n_docs, device=device)
+    dtype = compute_dtype or _default_compute_dtype(doc_tokens)
+    query_lengths = (query_offsets[1:] - query_offsets[:-1]).to(device)
+    doc_lengths = (doc_offsets[1:] - doc_offsets[:-1]).to(device)
+    queries = query_tokens.to(device=device, dtype=dtype)
+    averaging = _averaging_matrix(query_lengths, device) if n_queries > 1 else None
+    out = torch.empty(n_queries, n_docs, device=device)
+    for first, last in _doc_chunks(doc_offsets, max(1, max_elements // queries.shape[0])):
+        chunk = doc_tokens[int(doc_offsets[first]) : int(doc_offsets[last])].to(dtype)
+        sims = chunk @ queries.T  # (chunk tokens, Tq): the fast orientation on CPU
+        best = torch.segment_reduce(sims, "max", lengths=doc_lengths[first:last], axis=0).float()
+        out[:, first:last] = (best @ averaging).T if averaging is not None else best.mean(dim=1)
+    return out
+
+
+def _default_compute_dtype(tokens: Tensor) -> torch.dtype:
+    if tokens.dtype == torch.float16 and tokens.device.type == "cpu":
+        return torch.float32
+    if not tokens.dtype.is_floating_point:
+        raise TypeError(f"token vectors must be floating point, got {tokens.dtype}; dequantise them first")
+    return tokens.dtype
+
+
+def _averaging_matrix(query_lengths: Tensor, device: torch.device) -> Tensor:
+    """``(Tq, Q)`` matrix whose product with per-token maxima gives per-query means."""
+    owner = torch.repeat_interleave(torch.arange(len(query_lengths), device=device), query_lengths)
+    weights = torch.zeros(int(query_lengths.sum()), len(query_lengths), device=device)
+    weights[torch.arange(len(owner), device=device), owner] = 1.0 / query_lengths[owner].float()
+    return weights
+
+
+def _doc_chunks(doc_offsets: Tensor, max_tokens: int) -> Iterator[tuple[int, int]]:
+    """Ranges ``[first, last)`` of whole documents holding at most ``max_tokens`` tokens (or one doc)."""
+    offsets = doc_offsets.cpu()
+    n_docs = len(offsets) - 1
+    first = 0
+    while first < n_docs:
+        limit = int(offsets[first]) + max_tokens
+        last = int(torch.searchsorted(offsets, limit, right=True)) - 1
+        last = min(max(last, first + 1), n_docs)
+        yield first, last
+        first = last
+
+
+def _check_packed(what: str, tokens: Tensor, offsets: Tensor) -> None:
+    if tokens.ndim != 2:
+        raise ValueError(f"{what} token vectors must be a 2-D (tokens, dim) tensor, got shape {tuple(tokens.shape)}")
+    if offsets.ndim != 1 or len(offsets) < 1 or int(offsets[0]) != 0 or int(offsets[-1]) != tokens.shape[0]:
+        raise ValueError(
+            f"{what} offsets must start at 0 and end at the number of token vectors ({tokens.shape[0]})"
+        )
+    lengths = offsets[1:] - offsets[:-1]
+    if len(lengths) and int(lengths.min()) <= 0:
+        bad = int(torch.nonzero(lengths <= 0)[0])
+        raise ValueError(f"{what} {bad} has no token vectors; MaxSim needs at least one per text")
