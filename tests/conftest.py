@@ -35,8 +35,7 @@ def build_tiny_model_dir(path: Path, *, hidden: int = 32, seed: int = 0) -> Path
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ",", "!", "?", "-", ":"]
     vocab += list("abcdefghijklmnopqrstuvwxyz0123456789") + [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz0123456789"]
     vocab += [w for w in TINY_WORDS if w not in vocab]
-    (raw / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tokenizer = BertTokenizerFast(vocab_file=str(raw / "vocab.txt"), model_max_length=64)
+    tokenizer = BertTokenizerFast(vocab={token: i for i, token in enumerate(vocab)}, model_max_length=64)
     config = BertConfig(
         vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=2, num_attention_heads=2,
         intermediate_size=2 * hidden, max_position_embeddings=128,

@@ -104,7 +104,9 @@ class SmartEncoder:
         else:
             self.model_name = str(model)
             path = resolve_model_name(str(model))
-            self.model = SentenceTransformer(path, device=str(device), **(model_kwargs or {}))
+            from smart_plugins.training.loading import load_sentence_transformer  # resolves saved token adapters
+
+            self.model = load_sentence_transformer(path, device=str(device), **(model_kwargs or {}))
         if dtype is not None:
             self.model.to(_DTYPES[dtype] if isinstance(dtype, str) else dtype)
         self.model.eval()

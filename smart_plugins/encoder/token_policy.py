@@ -67,7 +67,8 @@ class TokenPolicy:
         """Vocabulary ids this policy never keeps (specials, punctuation, skiplist)."""
         ids: set[int] = set()
         if not self.keep_special_tokens:
-            ids.update(int(i) for i in tokenizer.all_special_ids)
+            # [UNK] stands for real text, so it stays; [CLS], [SEP], <s>, padding... go.
+            ids.update(int(i) for i in tokenizer.all_special_ids if i != tokenizer.unk_token_id)
         if self.skip_punctuation:
             ids.update(_punctuation_ids(tokenizer.get_vocab().items()))
         for word in self.skiplist:

@@ -60,14 +60,14 @@ def maxsim(
     """
     _check_packed("query", query_tokens, query_offsets)
     _check_packed("document", doc_tokens, doc_offsets)
+    n_queries, n_docs = len(query_offsets) - 1, len(doc_offsets) - 1
+    if n_queries == 0 or n_docs == 0:
+        return torch.zeros(n_queries, n_docs, device=doc_tokens.device)
     if query_tokens.shape[1] != doc_tokens.shape[1]:
         raise ValueError(
             f"query and document token dimensions differ: {query_tokens.shape[1]} vs {doc_tokens.shape[1]}"
         )
     device = doc_tokens.device
-    n_queries, n_docs = len(query_offsets) - 1, len(doc_offsets) - 1
-    if n_queries == 0 or n_docs == 0:
-        return torch.zeros(n_queries, n_docs, device=device)
     dtype = compute_dtype or _default_compute_dtype(doc_tokens)
     query_lengths = (query_offsets[1:] - query_offsets[:-1]).to(device)
     doc_lengths = (doc_offsets[1:] - doc_offsets[:-1]).to(device)

@@ -1,0 +1,157 @@
+"""Load a BEIR-format folder: ``corpus.jsonl``, ``queries.jsonl`` and ``qrels/<split>.tsv``."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class BeirDataset:
+    """A retrieval task in BEIR layout, restricted to the queries of one qrels split.
+
+    Attributes
+    ----------
+    name:
+        The folder's name.
+    doc_ids, doc_texts:
+        Corpus ids and texts (``title`` and ``text`` joined), in file order.
+    query_ids, query_texts:
+        Queries that have at least one judgement in ``split``, in file order.
+    qrels:
+        ``{query id: {doc id: relevance}}`` of the split.
+    split:
+        Name of the qrels file used.
+    corpus_sha256:
+        Hash of ``corpus.jsonl`` (part of the encoded-corpus cache key).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from smart_plugins.evaluation.toy import write_toy_task
+    >>> folder = write_toy_task(tempfile.mkdtemp(), n_docs=12, bindings=3, group_size=3, seed=0)
+    >>> data = load_beir(folder, split="test")
+    >>> len(data.doc_ids), len(data.query_ids) > 0
+    (12, True)
+    """
+
+    name: str
+    doc_ids: list[str]
+    doc_texts: list[str]
+    query_ids: list[str]
+    query_texts: list[str]
+    qrels: dict[str, dict[str, int]]
+    split: str
+    corpus_sha256: str = field(repr=False, default="")
+
+    def doc_index(self) -> dict[str, int]:
+        """Map doc id -> row of the corpus."""
+        return {d: i for i, d in enumerate(self.doc_ids)}
+
+
+def load_beir(folder: str | Path, split: str = "test", *, max_queries: int | None = None) -> BeirDataset:
+    """Read a BEIR folder; only queries judged in ``qrels/<split>.tsv`` are kept.
+
+    ``max_queries`` keeps the first N judged queries (for quick runs). Raises ``FileNotFoundError``
+    naming the missing file and ``ValueError`` naming the bad line on malformed input.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise FileNotFoundError(f"dataset folder {str(root)!r} does not exist")
+    corpus_path, queries_path = root / "corpus.jsonl", root / "queries.jsonl"
+    qrels_path = root / "qrels" / f"{split}.tsv"
+    for path in (corpus_path, queries_path, qrels_path):
+        if not path.is_file():
+            available = sorted(p.stem for p in (root / "qrels").glob("*.tsv")) if (root / "qrels").is_dir() else []
+            hint = f" (available splits: {', '.join(available)})" if path == qrels_path and available else ""
+            raise FileNotFoundError(f"BEIR dataset {str(root)!r} has no {path.relative_to(root)}{hint}")
+    doc_ids, doc_texts = [], []
+    for lineno, row in _read_jsonl(corpus_path):
+        doc_ids.append(_field(row, "_id", corpus_path, lineno))
+        title = str(row.get("title") or "").strip()
+        text = str(row.get("text") or "").strip()
+        doc_texts.append(f"{title}. {text}" if title and text else title or text)
+    if not doc_ids:
+        raise ValueError(f"{corpus_path} holds no documents")
+    if len(set(doc_ids)) != len(doc_ids):
+        raise ValueError(f"{corpus_path} repeats document ids")
+    qrels = read_qrels(qrels_path)
+    all_queries = {}
+    for lineno, row in _read_jsonl(queries_path):
+        all_queries[_field(row, "_id", queries_path, lineno)] = str(row.get("text") or "")
+    missing = [q for q in qrels if q not in all_queries]
+    if missing:
+        raise ValueError(f"{qrels_path} judges {len(missing)} queries missing from queries.jsonl, e.g. {missing[0]!r}")
+    known = set(doc_ids)
+    unknown_docs = [d for judged in qrels.values() for d in judged if d not in known]
+    if unknown_docs:
+        raise ValueError(f"{qrels_path} judges {len(unknown_docs)} documents missing from corpus.jsonl, e.g. {unknown_docs[0]!r}")
+    query_ids = [q for q in all_queries if q in qrels]
+    if max_queries is not None:
+        if max_queries <= 0:
+            raise ValueError(f"max_queries must be positive, got {max_queries}")
+        query_ids = query_ids[:max_queries]
+    empty = [q for q in query_ids if not all_queries[q].strip()]
+    if empty:
+        raise ValueError(f"{queries_path}: query {empty[0]!r} has empty text")
+    return BeirDataset(
+        name=root.resolve().name,
+        doc_ids=doc_ids,
+        doc_texts=doc_texts,
+        query_ids=query_ids,
+        query_texts=[all_queries[q] for q in query_ids],
+        qrels={q: qrels[q] for q in query_ids},
+        split=split,
+        corpus_sha256=file_sha256(corpus_path),
+    )
+
+
+def read_qrels(path: str | Path) -> dict[str, dict[str, int]]:
+    """Read a BEIR qrels TSV (``query-id corpus-id score``, header line optional)."""
+    qrels: dict[str, dict[str, int]] = {}
+    with open(path, newline="", encoding="utf-8") as handle:
+        for lineno, row in enumerate(csv.reader(handle, delimiter="\t"), start=1):
+            if not row or (lineno == 1 and row[0].strip().lower() in ("query-id", "query_id", "qid")):
+                continue
+            if len(row) < 3:
+                raise ValueError(f"{path}:{lineno}: expected 3 tab-separated columns, got {row!r}")
+            try:
+                score = int(float(row[2]))
+            except ValueError:
+                raise ValueError(f"{path}:{lineno}: relevance {row[2]!r} is not a number") from None
+            qrels.setdefault(row[0], {})[row[1]] = score
+    if not qrels:
+        raise ValueError(f"{path} holds no judgements")
+    return qrels
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _read_jsonl(path: Path):
+    with open(path, encoding="utf-8") as handle:
+        for lineno, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"{path}:{lineno}: expected a JSON object")
+            yield lineno, row
+
+
+def _field(row: dict, key: str, path: Path, lineno: int) -> str:
+    if key not in row or row[key] is None or str(row[key]) == "":
+        raise ValueError(f"{path}:{lineno}: missing {key!r}")
+    return str(row[key])

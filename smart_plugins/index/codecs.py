@@ -1,0 +1,351 @@
+"""Token-vector codecs: how an index stores its token vectors on disk.
+
+Every codec turns ``(T, D)`` float32 token vectors into a few arrays whose first axis is the
+token (so any set of token rows can be gathered straight from memory-mapped files), and turns
+gathered rows back into float32 vectors for :func:`smart_plugins.scoring.maxsim`.
+
+=============  =====================================  ===================  ==================
+name           stored per token                       bytes/token (D=384)  needs training
+=============  =====================================  ===================  ==================
+``fp32``       the vector                             1536                 no
+``fp16``       the vector in half precision           768                  no
+``int8``       int8 vector + float16 scale            386                  no
+``residual-4`` centroid id + 4-bit residual per dim   194 (+2 for the id)  yes (k-means)
+``residual-2`` centroid id + 2-bit residual per dim   96 (+2)              yes
+``residual-1`` centroid id + 1-bit residual per dim   48 (+2)              yes
+=============  =====================================  ===================  ==================
+
+The residual codecs follow ColBERTv2: k-means centroids (faiss) over a sample of the token
+vectors, then each dimension of the residual ``x - c`` is bucketed at quantile cut-offs and
+stored as a small integer; decoding adds the bucket's mean value back to the centroid and
+re-normalises the vector.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import Tensor
+
+#: Codec names accepted by :func:`make_codec`.
+CODEC_NAMES: tuple[str, ...] = ("fp32", "fp16", "int8", "residual-4", "residual-2", "residual-1")
+
+
+class TokenCodec(ABC):
+    """Encode float token vectors into row-aligned arrays and decode gathered rows back.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> codec = make_codec("int8", dim=4)
+    >>> x = np.array([[0.5, -0.5, 0.5, -0.5]], dtype=np.float32)
+    >>> arrays = codec.encode(x)
+    >>> sorted(arrays), codec.bytes_per_token
+    (['codes', 'scales'], 6)
+    >>> codec.decode(arrays).numpy().round(3).tolist()
+    [[0.5, -0.5, 0.5, -0.5]]
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, dim: int) -> None:
+        if dim <= 0:
+            raise ValueError(f"token dimension must be positive, got {dim}")
+        self.dim = int(dim)
+
+    @property
+    def needs_training(self) -> bool:
+        """True while the codec must see sample vectors (:meth:`train`) before encoding."""
+        return False
+
+    def train(self, sample: np.ndarray) -> None:  # noqa: B027 - optional hook
+        """Fit the codec's parameters on ``sample`` (``(T, D)`` float32); no-op by default."""
+
+    @property
+    @abstractmethod
+    def bytes_per_token(self) -> int:
+        """Bytes stored per token vector (all arrays together)."""
+
+    @abstractmethod
+    def encode(self, tokens: np.ndarray) -> dict[str, np.ndarray]:
+        """``(T, D)`` float32 -> arrays whose first axis has length ``T``."""
+
+    @abstractmethod
+    def decode(self, arrays: dict[str, np.ndarray]) -> Tensor:
+        """Gathered rows of the arrays -> ``(T, D)`` float32 L2-normalised vectors."""
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Trained parameters to persist (empty for codecs that need no training)."""
+        return {}
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:  # noqa: B027 - optional hook
+        """Restore parameters saved by :meth:`state`."""
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "dim": self.dim, "bytes_per_token": self.bytes_per_token}
+
+    def _check(self, tokens: np.ndarray) -> np.ndarray:
+        tokens = np.ascontiguousarray(tokens, dtype=np.float32)
+        if tokens.ndim != 2 or tokens.shape[1] != self.dim:
+            raise ValueError(f"{self.name} codec expects (tokens, {self.dim}) vectors, got shape {tokens.shape}")
+        return tokens
+
+
+class Float32Codec(TokenCodec):
+    """Token vectors stored as they are (the uncompressed reference)."""
+
+    name = "fp32"
+
+    @property
+    def bytes_per_token(self) -> int:
+        return 4 * self.dim
+
+    def encode(self, tokens: np.ndarray) -> dict[str, np.ndarray]:
+        return {"vectors": self._check(tokens)}
+
+    def decode(self, arrays: dict[str, np.ndarray]) -> Tensor:
+        return torch.from_numpy(np.array(arrays["vectors"], dtype=np.float32))
+
+
+class Float16Codec(TokenCodec):
+    """Token vectors in half precision (unit vectors lose about 3 decimal digits)."""
+
+    name = "fp16"
+
+    @property
+    def bytes_per_token(self) -> int:
+        return 2 * self.dim
+
+    def encode(self, tokens: np.ndarray) -> dict[str, np.ndarray]:
+        return {"vectors": self._check(tokens).astype(np.float16)}
+
+    def decode(self, arrays: dict[str, np.ndarray]) -> Tensor:
+        return torch.from_numpy(np.asarray(arrays["vectors"]).astype(np.float32))
+
+
+class Int8Codec(TokenCodec):
+    """Symmetric int8 per dimension with one float16 scale per vector (``max|x| / 127``)."""
+
+    name = "int8"
+
+    @property
+    def bytes_per_token(self) -> int:
+        return self.dim + 2
+
+    def encode(self, tokens: np.ndarray) -> dict[str, np.ndarray]:
+        tokens = self._check(tokens)
+        scales = np.abs(tokens).max(axis=1) / 127.0
+        scales = np.where(scales > 0, scales, 1.0).astype(np.float16)
+        codes = np.clip(np.rint(tokens / scales.astype(np.float32)[:, None]), -127, 127).astype(np.int8)
+        return {"codes": codes, "scales": scales}
+
+    def decode(self, arrays: dict[str, np.ndarray]) -> Tensor:
+        codes = torch.from_numpy(np.asarray(arrays["codes"])).float()
+        scales = torch.from_numpy(np.asarray(arrays["scales"]).astype(np.float32))
+        return codes * scales[:, None]
+
+
+class ResidualCodec(TokenCodec):
+    """ColBERTv2-style residual quantisation: centroid id + ``bits``-bit residual per dimension.
+
+    Parameters
+    ----------
+    dim:
+        Token vector dimension (``bits * dim`` must be a multiple of 8).
+    bits:
+        1, 2 or 4 bits per residual dimension.
+    n_centroids:
+        k-means centroids; default: a power of two near ``4 * sqrt(sample size)``, capped at
+        ``max_centroids`` and at ``sample size / 32`` (so k-means has enough points).
+    max_train_tokens:
+        Token vectors sampled (uniformly, seeded) to fit the centroids and buckets.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(2000, 16)).astype(np.float32)
+    >>> x /= np.linalg.norm(x, axis=1, keepdims=True)
+    >>> codec = ResidualCodec(16, bits=4)
+    >>> codec.train(x)
+    >>> decoded = codec.decode(codec.encode(x)).numpy()
+    >>> bool(np.mean(np.sum(decoded * x, axis=1)) > 0.9)
+    True
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        bits: int = 2,
+        *,
+        n_centroids: int | None = None,
+        max_centroids: int = 4096,
+        max_train_tokens: int = 100_000,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(dim)
+        if bits not in (1, 2, 4):
+            raise ValueError(f"residual codec bits must be 1, 2 or 4, got {bits}")
+        if (dim * bits) % 8:
+            raise ValueError(f"residual-{bits} needs dim * bits to be a multiple of 8; dim is {dim}")
+        self.bits = bits
+        self.n_centroids = n_centroids
+        self.max_centroids = max_centroids
+        self.max_train_tokens = max_train_tokens
+        self.seed = seed
+        self.centroids: np.ndarray | None = None
+        self.cutoffs: np.ndarray | None = None
+        self.bucket_weights: np.ndarray | None = None
+        self._lut: Tensor | None = None
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return f"residual-{self.bits}"
+
+    @property
+    def needs_training(self) -> bool:
+        return self.centroids is None
+
+    @property
+    def bytes_per_token(self) -> int:
+        return self.dim * self.bits // 8 + self._id_bytes
+
+    @property
+    def _id_bytes(self) -> int:
+        k = len(self.centroids) if self.centroids is not None else (self.n_centroids or self.max_centroids)
+        return 2 if k <= 65536 else 4
+
+    def train(self, sample: np.ndarray) -> None:
+        sample = self._check(sample)
+        if len(sample) == 0:
+            raise ValueError("the residual codec needs at least one token vector to train on")
+        rng = np.random.default_rng(self.seed)
+        if len(sample) > self.max_train_tokens:
+            sample = sample[np.sort(rng.choice(len(sample), self.max_train_tokens, replace=False))]
+        k = self.n_centroids or self._auto_centroids(len(sample))
+        k = max(1, min(k, len(sample)))
+        self.centroids = _kmeans(sample, k, self.seed)
+        ids = self._assign(sample)
+        residuals = (sample - self.centroids[ids]).reshape(-1)
+        levels = 1 << self.bits
+        quantiles = np.arange(1, levels) / levels
+        self.cutoffs = np.quantile(residuals, quantiles).astype(np.float32)
+        bucket = np.searchsorted(self.cutoffs, residuals, side="right")
+        sums = np.bincount(bucket, weights=residuals, minlength=levels)
+        counts = np.bincount(bucket, minlength=levels)
+        mids = np.concatenate([[residuals.min()], (self.cutoffs[:-1] + self.cutoffs[1:]) / 2, [residuals.max()]])
+        means = np.where(counts > 0, sums / np.maximum(counts, 1), mids[: levels] if levels > 1 else 0.0)
+        self.bucket_weights = means.astype(np.float32)
+        self._lut = None
+
+    def _auto_centroids(self, n: int) -> int:
+        target = 4 * math.sqrt(n)
+        k = 2 ** int(math.floor(math.log2(max(target, 1))))
+        return max(1, min(k, self.max_centroids, max(1, n // 32)))
+
+    def _assign(self, tokens: np.ndarray) -> np.ndarray:
+        assert self.centroids is not None
+        centroids = torch.from_numpy(self.centroids)
+        out = np.empty(len(tokens), dtype=np.int64)
+        step = max(1, 2**24 // max(1, len(self.centroids)))
+        for start in range(0, len(tokens), step):
+            chunk = torch.from_numpy(tokens[start : start + step])
+            # nearest centroid by L2 == argmax of <x, c> - |c|^2 / 2
+            scores = chunk @ centroids.T - 0.5 * (centroids * centroids).sum(dim=1)
+            out[start : start + step] = scores.argmax(dim=1).numpy()
+        return out
+
+    def encode(self, tokens: np.ndarray) -> dict[str, np.ndarray]:
+        tokens = self._check(tokens)
+        if self.centroids is None or self.cutoffs is None:
+            raise RuntimeError(f"{self.name} codec is not trained; call train() first")
+        ids = self._assign(tokens)
+        residuals = tokens - self.centroids[ids]
+        bucket = np.searchsorted(self.cutoffs, residuals, side="right").astype(np.uint8)  # (T, D)
+        per_byte = 8 // self.bits
+        grouped = bucket.reshape(len(tokens), -1, per_byte)
+        packed = np.zeros(grouped.shape[:2], dtype=np.uint8)
+        for slot in range(per_byte):  # first value in the high bits
+            packed |= grouped[:, :, slot] << np.uint8(8 - self.bits * (slot + 1))
+        id_dtype = np.uint16 if self._id_bytes == 2 else np.uint32
+        return {"centroid_ids": ids.astype(id_dtype), "residuals": packed}
+
+    def decode(self, arrays: dict[str, np.ndarray]) -> Tensor:
+        if self.centroids is None:
+            raise RuntimeError(f"{self.name} codec is not trained")
+        lut = self._byte_table()
+        packed = torch.from_numpy(np.asarray(arrays["residuals"]).astype(np.int64))
+        ids = torch.from_numpy(np.asarray(arrays["centroid_ids"]).astype(np.int64))
+        values = lut[packed].reshape(len(ids), self.dim)
+        values += torch.from_numpy(self.centroids)[ids]
+        return torch.nn.functional.normalize(values, dim=-1)
+
+    def _byte_table(self) -> Tensor:
+        """``(256, 8 / bits)`` float32: the residual values one stored byte unpacks to."""
+        if self._lut is None:
+            assert self.bucket_weights is not None
+            per_byte = 8 // self.bits
+            mask = (1 << self.bits) - 1
+            byte = np.arange(256)[:, None]
+            shifts = np.array([8 - self.bits * (slot + 1) for slot in range(per_byte)])[None, :]
+            self._lut = torch.from_numpy(self.bucket_weights[(byte >> shifts) & mask].astype(np.float32))
+        return self._lut
+
+    def state(self) -> dict[str, np.ndarray]:
+        if self.centroids is None or self.cutoffs is None or self.bucket_weights is None:
+            return {}
+        return {"centroids": self.centroids, "cutoffs": self.cutoffs, "bucket_weights": self.bucket_weights}
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        missing = {"centroids", "cutoffs", "bucket_weights"} - set(state)
+        if missing:
+            raise ValueError(f"{self.name} codec state lacks {sorted(missing)}")
+        self.centroids = np.ascontiguousarray(state["centroids"], dtype=np.float32)
+        self.cutoffs = np.ascontiguousarray(state["cutoffs"], dtype=np.float32)
+        self.bucket_weights = np.ascontiguousarray(state["bucket_weights"], dtype=np.float32)
+        self._lut = None
+
+    def describe(self) -> dict[str, Any]:
+        out = super().describe()
+        out.update(bits=self.bits, n_centroids=None if self.centroids is None else len(self.centroids))
+        return out
+
+
+def _kmeans(sample: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """k-means centroids with faiss (the maintained implementation; CPU, multithreaded)."""
+    if k == 1:
+        return sample.mean(axis=0, keepdims=True).astype(np.float32)
+    try:
+        import faiss
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ModuleNotFoundError(
+            "residual compression needs faiss for k-means: pip install 'smart-plugins[index]' (faiss-cpu)"
+        ) from exc
+    kmeans = faiss.Kmeans(sample.shape[1], k, niter=20, seed=seed, verbose=False, max_points_per_centroid=256)
+    kmeans.train(np.ascontiguousarray(sample, dtype=np.float32))
+    return np.ascontiguousarray(kmeans.centroids, dtype=np.float32)
+
+
+def make_codec(name: str, dim: int, **options: Any) -> TokenCodec:
+    """Build a codec by name (see :data:`CODEC_NAMES`).
+
+    Examples
+    --------
+    >>> make_codec("residual-2", dim=384).bytes_per_token
+    98
+    >>> make_codec("zip", dim=8)
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown compression 'zip'; choose one of fp32, fp16, int8, residual-4, residual-2, residual-1
+    """
+    key = str(name).lower()
+    simple: dict[str, type[TokenCodec]] = {"fp32": Float32Codec, "fp16": Float16Codec, "int8": Int8Codec}
+    if key in simple:
+        return simple[key](dim)
+    if key.startswith("residual-") and key.removeprefix("residual-") in ("1", "2", "4"):
+        return ResidualCodec(dim, bits=int(key.removeprefix("residual-")), **options)
+    raise ValueError(f"unknown compression {name!r}; choose one of {', '.join(CODEC_NAMES)}")

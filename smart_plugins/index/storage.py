@@ -1,0 +1,118 @@
+"""Atomic, checksummed files: the primitives every index write goes through.
+
+A file is written under a temporary name, flushed and fsync'ed, then renamed into place with
+``os.replace`` (atomic on POSIX), and its folder is fsync'ed so the rename survives a power cut.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+_HASH_BLOCK = 1 << 22
+
+
+class IndexCorruptedError(ValueError):
+    """A file of the index is missing, truncated or does not match its recorded checksum."""
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file, read in blocks.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x"
+    >>> _ = p.write_bytes(b"abc")
+    >>> sha256_file(p)[:12]
+    'ba7816bf8f01'
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(_HASH_BLOCK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fsync_dir(path: Path) -> None:
+    """fsync a folder so renames and new entries in it are durable."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temp file, fsync, rename, fsync folder)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def atomic_write_json(path: Path, value: Any) -> None:
+    """Atomically write ``value`` as indented JSON."""
+    atomic_write_bytes(path, (json.dumps(value, indent=1, sort_keys=True) + "\n").encode())
+
+
+def write_npy(path: Path, array: np.ndarray) -> str:
+    """Write an array as ``.npy`` (fsync'ed, not yet visible to readers) and return its SHA-256."""
+    with open(path, "wb") as fh:
+        np.save(fh, np.ascontiguousarray(array), allow_pickle=False)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return sha256_file(path)
+
+
+def write_fsynced(path: Path, data: bytes) -> str:
+    """Write bytes, fsync, and return their SHA-256."""
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return hashlib.sha256(data).hexdigest()
+
+
+def verify_file(path: Path, expected_sha256: str, expected_size: int | None = None) -> None:
+    """Raise :class:`IndexCorruptedError` naming ``path`` when it is missing or altered."""
+    if not path.exists():
+        raise IndexCorruptedError(f"index file {path} is missing (the index folder was modified or damaged)")
+    if expected_size is not None and path.stat().st_size != expected_size:
+        raise IndexCorruptedError(
+            f"index file {path} has {path.stat().st_size} bytes, the manifest records {expected_size}: "
+            "the file is truncated or corrupted"
+        )
+    actual = sha256_file(path)
+    if actual != expected_sha256:
+        raise IndexCorruptedError(
+            f"index file {path} fails its SHA-256 check (recorded {expected_sha256[:16]}..., "
+            f"found {actual[:16]}...): the file is corrupted"
+        )
+
+
+def load_npy(path: Path, *, mmap: bool) -> np.ndarray:
+    """Open an ``.npy`` file, memory-mapped read-only when ``mmap``."""
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise IndexCorruptedError(f"index file {path} cannot be read as an array: {exc}") from exc
