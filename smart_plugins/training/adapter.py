@@ -49,7 +49,8 @@ class TokenAdapter(Module):
     >>> import torch
     >>> adapter = TokenAdapter(input_dim=8, output_dim=4, seed=0)
     >>> features = {"token_embeddings": torch.randn(2, 5, 8), "sentence_embedding": torch.ones(2, 8)}
-    >>> out = adapter(features)
+    >>> with torch.no_grad():
+    ...     out = adapter(features)
     >>> out["smart_token_embeddings"].shape, out["sentence_embedding"].shape
     (torch.Size([2, 5, 4]), torch.Size([2, 8]))
     >>> round(float(out["smart_token_embeddings"][0, 0].norm()), 4)

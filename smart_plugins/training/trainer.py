@@ -1,0 +1,282 @@
+"""Train a :class:`TokenAdapter` on a frozen backbone, fast, from cached backbone states.
+
+The backbone runs once over the distinct training texts (:class:`TokenStateCache`); each epoch
+then only runs the adapter (LayerNorm + one matrix) and the MaxSim kernel, so a CPU trains
+MiniLM's adapter in minutes. This is the default path for the frozen case. Full fine-tuning
+(backbone unfrozen, or LoRA) goes through sentence-transformers' trainer instead; see
+:mod:`smart_plugins.training.st_trainer`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from sentence_transformers import SentenceTransformer
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from smart_plugins.encoder import EncodedTexts, SmartEncoder
+from smart_plugins.scoring import ScoreWeights, pooled_scores
+from smart_plugins.training.adapter import TokenAdapter, find_adapter
+from smart_plugins.training.cache import TokenStateCache
+from smart_plugins.training.data import TrainingPair, unique_texts
+from smart_plugins.training.losses import LinearSchedule, SmartObjective
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AdapterTrainingConfig:
+    """Settings of :func:`train_adapter`.
+
+    Parameters
+    ----------
+    dim:
+        Output size ``D`` of the token adapter.
+    epochs, batch_size, learning_rate, weight_decay:
+        AdamW over the adapter's parameters; in-batch negatives, so bigger batches are harder.
+    temperature, late_weight, hybrid_weight, score_weights:
+        The :class:`~smart_plugins.training.losses.SmartObjective` (InfoNCE on the late score,
+        optionally plus the hybrid score with a linear weight schedule).
+    hard_negatives:
+        Per query, this many extra negatives mined among the training documents by the frozen
+        model's pooled score (0: in-batch negatives only).
+    seed:
+        Seeds the adapter's initialisation and the batch order.
+
+    Examples
+    --------
+    >>> AdapterTrainingConfig(dim=128).objective().temperature
+    0.03
+    """
+
+    dim: int = 128
+    epochs: int = 4
+    batch_size: int = 64
+    learning_rate: float = 2e-3
+    weight_decay: float = 0.0
+    temperature: float = 0.03
+    late_weight: LinearSchedule = field(default_factory=lambda: LinearSchedule.constant(1.0))
+    hybrid_weight: LinearSchedule = field(default_factory=lambda: LinearSchedule.constant(0.0))
+    score_weights: ScoreWeights = field(default_factory=ScoreWeights)
+    hard_negatives: int = 0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("dim", "epochs", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.batch_size < 2:
+            raise ValueError("batch_size must be at least 2 (in-batch negatives)")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+        if self.hard_negatives < 0:
+            raise ValueError(f"hard_negatives must be >= 0, got {self.hard_negatives}")
+
+    def objective(self) -> SmartObjective:
+        return SmartObjective(
+            temperature=self.temperature,
+            late_weight=self.late_weight,
+            hybrid_weight=self.hybrid_weight,
+            score_weights=self.score_weights,
+        )
+
+
+@dataclass
+class TrainingReport:
+    """What :func:`train_adapter` did: sizes, timings and the loss per epoch."""
+
+    pairs: int
+    steps: int
+    epoch_losses: list[float]
+    cache_seconds: float
+    train_seconds: float
+    cache_bytes: int
+    adapter: dict[str, Any]
+    config: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def train_adapter(
+    model: str | SentenceTransformer | SmartEncoder,
+    pairs: Sequence[TrainingPair],
+    config: AdapterTrainingConfig | None = None,
+    *,
+    device: str | None = None,
+    cache_path: str | Path | None = None,
+    cache: TokenStateCache | None = None,
+    show_progress_bar: bool | None = None,
+) -> tuple[SentenceTransformer, TrainingReport]:
+    """Train a token adapter on ``pairs`` with the backbone frozen; return the model with it.
+
+    The returned ``SentenceTransformer`` is the base model with the trained :class:`TokenAdapter`
+    appended: save it with :func:`save_model` and load it back with ``SmartEncoder(path)``. Its
+    pooled embeddings are exactly the base model's.
+
+    Parameters
+    ----------
+    model:
+        The base model (alias, path, ``SentenceTransformer`` or ``SmartEncoder``), without adapter.
+    pairs:
+        Training pairs (see :func:`~smart_plugins.training.data.load_pairs`).
+    config:
+        :class:`AdapterTrainingConfig`.
+    cache_path:
+        Keep the backbone states in this safetensors file (reused when texts and model match).
+    cache:
+        An already built :class:`TokenStateCache` holding every text of ``pairs``.
+
+    Examples
+    --------
+    >>> from smart_plugins.training import TrainingPair
+    >>> pairs = [TrainingPair("red star", "a red star"), TrainingPair("blue moon", "the blue moon")]
+    >>> model, report = train_adapter("minilm", pairs, AdapterTrainingConfig(dim=16, epochs=1))  # doctest: +SKIP
+    >>> report.adapter["output_dim"]  # doctest: +SKIP
+    16
+    """
+    config = config or AdapterTrainingConfig()
+    pairs = list(pairs)
+    if len(pairs) < 2:
+        raise ValueError(f"training needs at least 2 pairs (in-batch negatives), got {len(pairs)}")
+    encoder = model if isinstance(model, SmartEncoder) else SmartEncoder(model, device=device)
+    if find_adapter(encoder.model) is not None:
+        raise ValueError("the model already has a TokenAdapter; train from the base model")
+    device = device or str(encoder.device)
+    start = time.perf_counter()
+    if cache is None:
+        query_texts, doc_texts = unique_texts(pairs)
+        cache = TokenStateCache.build(encoder, query_texts, doc_texts, path=cache_path, show_progress_bar=show_progress_bar)
+    cache_seconds = time.perf_counter() - start
+
+    q_rows = _rows(cache.query_index, [p.query for p in pairs], "query")
+    pos_rows = _rows(cache.doc_index, [p.positive for p in pairs], "document")
+    neg_rows = _negative_rows(cache, pairs, pos_rows, q_rows, config.hard_negatives)
+
+    hidden = encoder.model[0].get_embedding_dimension()
+    adapter = TokenAdapter(int(hidden), config.dim, seed=config.seed).to(device)
+    optimizer = torch.optim.AdamW(adapter.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    objective = config.objective()
+    generator = torch.Generator().manual_seed(config.seed)
+    n_batches = math.ceil(len(pairs) / config.batch_size)
+    total_steps = n_batches * config.epochs
+    step, epoch_losses = 0, []
+    start = time.perf_counter()
+    adapter.train()
+    for epoch in range(config.epochs):
+        order = torch.randperm(len(pairs), generator=generator)
+        running, counted = 0.0, 0
+        batches = [order[i : i + config.batch_size] for i in range(0, len(pairs), config.batch_size)]
+        for batch in tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", disable=not show_progress_bar):
+            if len(batch) < 2:
+                continue
+            doc_rows = pos_rows[batch]
+            if neg_rows is not None:
+                doc_rows = torch.cat([doc_rows, neg_rows[batch].reshape(-1)])
+            queries = _project(adapter, cache.queries.select(q_rows[batch]), device)
+            docs = _project(adapter, cache.docs.select(doc_rows), device)
+            exclude = doc_rows.unsqueeze(0) == pos_rows[batch].unsqueeze(1)  # same text as the positive
+            terms = objective.losses(queries, docs, progress=step / max(1, total_steps - 1), exclude=exclude)
+            optimizer.zero_grad(set_to_none=True)
+            terms["loss"].backward()
+            optimizer.step()
+            running += float(terms["loss"].detach()) * len(batch)
+            counted += len(batch)
+            step += 1
+        epoch_losses.append(running / max(1, counted))
+        logger.info("epoch %d: loss %.4f", epoch + 1, epoch_losses[-1])
+    train_seconds = time.perf_counter() - start
+    adapter.eval()
+    trained = encoder.model
+    trained.append(adapter)
+    report = TrainingReport(
+        pairs=len(pairs),
+        steps=step,
+        epoch_losses=epoch_losses,
+        cache_seconds=cache_seconds,
+        train_seconds=train_seconds,
+        cache_bytes=cache.nbytes,
+        adapter=adapter.describe_adapter(),
+        config={k: (asdict(v) if hasattr(v, "__dataclass_fields__") else v) for k, v in asdict(config).items()},
+    )
+    return trained, report
+
+
+@dataclass(frozen=True)
+class _Projected:
+    pooled: Tensor
+    tokens: Tensor
+    offsets: Tensor
+
+
+def _project(adapter: TokenAdapter, encoded: EncodedTexts, device: str) -> _Projected:
+    tokens = adapter.project(encoded.tokens.to(device=device, dtype=torch.float32))
+    return _Projected(encoded.pooled.to(device=device, dtype=torch.float32), tokens, encoded.offsets)
+
+
+def _rows(index: dict[str, int], texts: Sequence[str], what: str) -> Tensor:
+    try:
+        return torch.tensor([index[t] for t in texts], dtype=torch.int64)
+    except KeyError as exc:
+        raise KeyError(f"{what} text {str(exc.args[0])[:60]!r} is not in the state cache") from None
+
+
+def _negative_rows(
+    cache: TokenStateCache, pairs: Sequence[TrainingPair], pos_rows: Tensor, q_rows: Tensor, k: int
+) -> Tensor | None:
+    """``(P, k)`` document rows: the pairs' own negatives first, then pooled-score mined ones."""
+    given = [list(p.negatives) for p in pairs]
+    if k == 0:
+        return None
+    sims = pooled_scores(cache.queries.pooled[q_rows].float(), cache.docs.pooled.float())
+    sims[torch.arange(len(pairs)), pos_rows] = float("-inf")
+    mined = torch.topk(sims, min(k, sims.shape[1] - 1), dim=1).indices
+    out = torch.empty(len(pairs), k, dtype=torch.int64)
+    for i, negs in enumerate(given):
+        chosen = [cache.doc_index[t] for t in negs[:k]]
+        chosen += [int(j) for j in mined[i] if int(j) not in chosen][: k - len(chosen)]
+        while len(chosen) < k:  # tiny corpora: repeat the last negative
+            chosen.append(chosen[-1])
+        out[i] = torch.tensor(chosen)
+    return out
+
+
+def save_model(model: SentenceTransformer, path: str | Path, *, overwrite: bool = False) -> Path:
+    """Save ``model`` (with its adapter) to ``path`` atomically: a finished folder or nothing.
+
+    Examples
+    --------
+    >>> save_model(model, "out/minilm-adapter-128")  # doctest: +SKIP
+    PosixPath('out/minilm-adapter-128')
+    """
+    target = Path(path)
+    if target.exists() and any(target.iterdir()) if target.is_dir() else target.exists():
+        if not overwrite:
+            raise FileExistsError(f"{target} exists and is not empty; choose another folder or overwrite it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        model.save(str(staging))
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+            os.replace(target, old / "model")
+            os.replace(staging, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging, target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
