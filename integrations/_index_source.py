@@ -1,0 +1,62 @@
+"""Where an adapter's documents live: an open SmartIndex, an index folder, or plain texts.
+
+Imports the index lazily so the rerank-only adapters work without it.
+
+Examples
+--------
+>>> resolve_index()
+Traceback (most recent call last):
+...
+ValueError: pass one of index=, index_path= or texts= (documents to index)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from smart_plugins.integrations._common import as_encoder
+
+
+def resolve_index(
+    *,
+    index: Any = None,
+    index_path: str | Path | None = None,
+    texts: Sequence[str] | None = None,
+    metadatas: Sequence[dict[str, Any]] | None = None,
+    ids: Sequence[str] | None = None,
+    encoder: Any = None,
+    read_only: bool = False,
+) -> Any:
+    """Return a ``SmartIndex``: the one given, the one at ``index_path``, or a temporary one over ``texts``.
+
+    A temporary index (``texts=``) lives in a temp folder removed when the index is closed.
+    """
+    given = [name for name, value in (("index", index), ("index_path", index_path), ("texts", texts)) if value is not None]
+    if len(given) > 1:
+        raise ValueError(f"pass only one of index=, index_path= or texts=, got {', '.join(given)}")
+    if not given:
+        raise ValueError("pass one of index=, index_path= or texts= (documents to index)")
+    from smart_plugins.index import SmartIndex
+
+    if index is not None:
+        if not isinstance(index, SmartIndex):
+            raise TypeError(f"index must be a smart_plugins SmartIndex, got {type(index).__name__}")
+        return index
+    if index_path is not None:
+        return SmartIndex.open(index_path, None if encoder is None else as_encoder(encoder), read_only=read_only)
+    if isinstance(texts, str):
+        raise TypeError("texts must be a list of strings, not one string")
+    built = SmartIndex.create(None, as_encoder(encoder if encoder is not None else "minilm"))
+    built.add(list(texts), ids=None if ids is None else list(ids), metadata=None if metadatas is None else list(metadatas))
+    return built
+
+
+def hit_scores(hit: Any) -> dict[str, Any]:
+    """The score fields of a ``SearchHit`` as metadata entries."""
+    return {"relevance_score": float(hit.score), "smart_pooled": float(hit.pooled), "smart_late": _maybe_float(hit.late)}
+
+
+def _maybe_float(value: Any) -> float | None:
+    return None if value is None else float(value)

@@ -1,0 +1,275 @@
+"""LlamaIndex adapters: a SMART retriever over a smart-plugins index and a SMART node reranker.
+
+Needs ``llama-index-core`` (extra ``smart-plugins[llama-index]``); imported only by this module.
+
+- :class:`SmartRetriever`: a ``BaseRetriever`` (sync and async) over a ``SmartIndex`` built from
+  nodes; nodes come back with their metadata and relationships; works in ``RetrieverQueryEngine``.
+- :class:`SmartRerank`: a ``BaseNodePostprocessor`` that SMART-reranks the nodes of any retriever
+  (e.g. a plain ``VectorStoreIndex``) in one batched pass, or from stored token states when the
+  nodes are in a smart-plugins index.
+- Both have ``to_dict()`` / ``from_dict()`` so they can be set from config files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from llama_index.core.base.base_retriever import BaseRetriever
+from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.postprocessor.types import BaseNodePostprocessor
+from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, QueryBundle, TextNode
+
+from smart_plugins.integrations._common import as_encoder, as_weights, check_k
+from smart_plugins.integrations._index_source import resolve_index
+from smart_plugins.rerank import rerank_texts
+from smart_plugins.scoring import ScoreWeights
+
+#: Metadata key under which the node's own fields (relationships, templates...) are stored in the index.
+NODE_INFO_KEY = "_llama_node"
+#: Score keys written into node metadata (kept out of the embed and LLM views of the node).
+SCORE_KEYS = ("smart_pooled", "smart_late")
+_NODE_FIELDS_DROPPED = ("text", "metadata", "embedding")
+
+
+def node_to_record(node: BaseNode) -> tuple[str, str, dict[str, Any]]:
+    """``(id, text, metadata)`` to store a node in a ``SmartIndex``; relationships ride along in metadata."""
+    text = node.get_content(metadata_mode=MetadataMode.NONE)
+    if not text.strip():
+        raise ValueError(f"node {node.node_id!r} has no text to index")
+    info = {k: v for k, v in node.to_dict().items() if k not in _NODE_FIELDS_DROPPED}
+    metadata = dict(node.metadata)
+    if NODE_INFO_KEY in metadata:
+        raise ValueError(f"node {node.node_id!r} metadata uses the reserved key {NODE_INFO_KEY!r}")
+    metadata[NODE_INFO_KEY] = json.loads(json.dumps(info, default=str))
+    return node.node_id, text, metadata
+
+
+def record_to_node(id_: str, text: str, metadata: dict[str, Any] | None) -> TextNode:
+    """Inverse of :func:`node_to_record` (a plain ``TextNode`` for documents not indexed from nodes)."""
+    metadata = dict(metadata or {})
+    info = metadata.pop(NODE_INFO_KEY, None)
+    if isinstance(info, dict):
+        data = {**info, "text": text, "metadata": metadata, "id_": id_}
+        data.pop("class_name", None)
+        return TextNode.model_validate(data)
+    return TextNode(id_=id_, text=text, metadata=metadata)
+
+
+def index_nodes(nodes: Sequence[BaseNode], encoder: Any = "minilm", path: str | Path | None = None, **kwargs: Any) -> Any:
+    """Create a ``SmartIndex`` at ``path`` (temporary when None) holding ``nodes``.
+
+    Examples
+    --------
+    >>> from llama_index.core.schema import TextNode
+    >>> index = index_nodes([TextNode(text="Debug symbols.", id_="n1", metadata={"pkg": "x"})], encoder="minilm")
+    >>> index.get("n1").metadata["pkg"], len(index)
+    ('x', 1)
+    """
+    from smart_plugins.index import SmartIndex
+
+    index = SmartIndex.create(path, as_encoder(encoder), **kwargs)
+    add_nodes(index, nodes)
+    return index
+
+
+def add_nodes(index: Any, nodes: Sequence[BaseNode]) -> list[str]:
+    """Add (or replace, by node id) LlamaIndex nodes in an open ``SmartIndex``."""
+    records = [node_to_record(n) for n in nodes]
+    if not records:
+        return []
+    ids, texts, metas = (list(x) for x in zip(*records))
+    return index.upsert(texts, ids=ids, metadata=metas)
+
+
+class SmartRetriever(BaseRetriever):
+    """SMART two-stage retrieval over a ``SmartIndex`` as a LlamaIndex retriever.
+
+    Parameters
+    ----------
+    index, index_path, nodes:
+        The index to search: an open ``SmartIndex``, an index folder, or nodes to put in a
+        temporary index (with ``encoder``).
+    similarity_top_k:
+        Nodes returned per query.
+    candidates, weights, where, exhaustive:
+        Passed to ``SmartIndex.search``.
+
+    Examples
+    --------
+    >>> from llama_index.core.schema import TextNode
+    >>> nodes = [TextNode(text="Debug symbols for libfoo.", id_="dbg"), TextNode(text="A banana bread recipe.", id_="bread")]
+    >>> retriever = SmartRetriever(nodes=nodes, encoder="minilm", similarity_top_k=1)
+    >>> [(n.node.node_id, n.score > 0) for n in retriever.retrieve("libfoo debugging symbols")]
+    [('dbg', True)]
+    """
+
+    def __init__(
+        self,
+        index: Any = None,
+        *,
+        index_path: str | Path | None = None,
+        nodes: Sequence[BaseNode] | None = None,
+        encoder: Any = None,
+        similarity_top_k: int = 10,
+        candidates: int = 100,
+        weights: Any = None,
+        where: Any = None,
+        exhaustive: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        if nodes is not None:
+            if index is not None or index_path is not None:
+                raise ValueError("pass nodes= alone, or index=/index_path=, not both")
+            index = index_nodes(nodes, encoder if encoder is not None else "minilm")
+        else:
+            index = resolve_index(index=index, index_path=index_path, encoder=encoder)
+        self.index = index
+        self.index_path = None if index_path is None else str(index_path)
+        self.similarity_top_k = check_k(similarity_top_k, name="similarity_top_k")
+        self.candidates = check_k(candidates, name="candidates")
+        self.weights: ScoreWeights | None = as_weights(weights)
+        self.where = where
+        self.exhaustive = exhaustive
+        super().__init__(**kwargs)
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        hits = self.index.search(
+            query_bundle.query_str, k=self.similarity_top_k, candidates=self.candidates,
+            weights=self.weights, where=self.where, exhaustive=self.exhaustive,
+        )
+        return [_hit_to_node(hit) for hit in hits]
+
+    async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        return await asyncio.to_thread(self._retrieve, query_bundle)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able settings; needs an index opened from (or saved at) a folder."""
+        path = self.index_path or _index_folder(self.index)
+        if path is None:
+            raise ValueError("this retriever's index is temporary (built from nodes); open a saved index to serialise")
+        if self.where is not None and not isinstance(self.where, dict):
+            raise ValueError("a callable where= filter cannot be serialised; use a dict filter")
+        return {
+            "class_name": "SmartRetriever",
+            "index_path": str(path),
+            "similarity_top_k": self.similarity_top_k,
+            "candidates": self.candidates,
+            "weights": None if self.weights is None else self.weights.as_dict(),
+            "where": self.where,
+            "exhaustive": self.exhaustive,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], **kwargs: Any) -> SmartRetriever:
+        """Rebuild from :meth:`to_dict` output (``kwargs``, e.g. ``encoder=``, are passed on)."""
+        data = dict(data)
+        if data.pop("class_name", "SmartRetriever") != "SmartRetriever":
+            raise ValueError("config is not a SmartRetriever config")
+        return cls(**data, **kwargs)
+
+
+class SmartRerank(BaseNodePostprocessor):
+    """SMART-rerank retrieved nodes (a ``BaseNodePostprocessor``).
+
+    Candidates are encoded in one batched pass; with ``index`` set and every node id in it, the
+    stored token states are used instead. Node scores are replaced by the hybrid score;
+    ``keep_retrieval_score`` saves the first-stage score in ``metadata["retrieval_score"]``;
+    ``smart_pooled`` / ``smart_late`` are written to metadata (excluded from the embed and LLM text).
+
+    Examples
+    --------
+    >>> from llama_index.core.schema import NodeWithScore, TextNode
+    >>> rerank = SmartRerank(model="minilm", top_n=1)
+    >>> nodes = [NodeWithScore(node=TextNode(text=t), score=0.5) for t in ["Docs for libfoo.", "Debug symbols for libfoo."]]
+    >>> [n.node.text for n in rerank.postprocess_nodes(nodes, query_str="debugging symbols")]
+    ['Debug symbols for libfoo.']
+    >>> SmartRerank.from_dict(rerank.to_dict()).top_n
+    1
+    """
+
+    model: str = Field(default="minilm", description="Model path, hub name or packaged alias.")
+    top_n: int | None = Field(default=5, description="Nodes kept (None: all, reordered).")
+    weights: dict[str, float] | None = Field(default=None, description="Hybrid weights {'pool': .., 'late': ..}.")
+    keep_retrieval_score: bool = Field(default=False)
+    metadata_mode: MetadataMode = Field(default=MetadataMode.NONE, description="Node text view that is encoded.")
+    device: str | None = Field(default=None)
+    _encoder: Any = PrivateAttr(default=None)
+    _index: Any = PrivateAttr(default=None)
+
+    def __init__(self, *, encoder: Any = None, index: Any = None, weights: Any = None, **kwargs: Any) -> None:
+        parsed = as_weights(weights)
+        super().__init__(weights=None if parsed is None else parsed.as_dict(), **kwargs)
+        if self.top_n is not None:
+            check_k(self.top_n, name="top_n")
+        self._index = index
+        if encoder is None and index is not None:
+            encoder = index.encoder
+        self._encoder = as_encoder(encoder if encoder is not None else self.model, device=self.device)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "SmartRerank"
+
+    @property
+    def encoder(self) -> Any:
+        return self._encoder
+
+    def _postprocess_nodes(
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
+    ) -> list[NodeWithScore]:
+        if query_bundle is None:
+            raise ValueError("SmartRerank needs the query (query_bundle or query_str)")
+        if not nodes:
+            return []
+        weights = as_weights(self.weights)
+        query = query_bundle.query_str
+        index = self._index
+        if index is not None and all(n.node.node_id in index for n in nodes):
+            by_id = {n.node.node_id: n for n in nodes}
+            hits = index.rerank(query, list(by_id), k=self.top_n, weights=weights)
+            ranked = [(by_id[h.id], float(h.score), float(h.pooled), h.late) for h in hits]
+        else:
+            texts = [n.node.get_content(metadata_mode=self.metadata_mode) for n in nodes]
+            results = rerank_texts(self._encoder, query, texts, k=self.top_n, weights=weights)
+            ranked = [(nodes[r.index], r.score, r.pooled, r.late) for r in results]
+        out = []
+        for item, score, pooled, late in ranked:
+            node = item.node
+            if self.keep_retrieval_score:
+                node.metadata["retrieval_score"] = item.score
+            node.metadata["smart_pooled"] = pooled
+            node.metadata["smart_late"] = None if late is None else float(late)
+            _hide_keys(node, SCORE_KEYS + (("retrieval_score",) if self.keep_retrieval_score else ()))
+            out.append(NodeWithScore(node=node, score=score))
+        return out
+
+
+def _hide_keys(node: BaseNode, keys: Sequence[str]) -> None:
+    for attr in ("excluded_embed_metadata_keys", "excluded_llm_metadata_keys"):
+        excluded = getattr(node, attr)
+        excluded.extend(k for k in keys if k not in excluded)
+
+
+def _hit_to_node(hit: Any) -> NodeWithScore:
+    node = record_to_node(hit.id, hit.text, hit.metadata)
+    node.metadata["smart_pooled"] = float(hit.pooled)
+    node.metadata["smart_late"] = None if hit.late is None else float(hit.late)
+    _hide_keys(node, SCORE_KEYS)
+    return NodeWithScore(node=node, score=float(hit.score))
+
+
+def _index_folder(index: Any) -> str | None:
+    for attr in ("path", "root", "folder"):
+        value = getattr(index, attr, None)
+        if value is not None:
+            return str(value)
+    info = index.info() if hasattr(index, "info") else {}
+    value = info.get("path") if isinstance(info, dict) else None
+    return None if value is None or info.get("temporary") else str(value)
+
+
+__all__ = ["NODE_INFO_KEY", "SmartRerank", "SmartRetriever", "add_nodes", "index_nodes", "node_to_record", "record_to_node"]
