@@ -73,7 +73,7 @@ def write_tombstones(folder: Path, version: int, deleted: np.ndarray) -> dict[st
     """Write a segment's deletion mask for manifest ``version``; returns its manifest record."""
     name = f"deleted-v{version}.npy"
     sha = write_npy(folder / name, deleted.astype(np.bool_))
-    return {"file": name, "sha256": sha, "size": (folder / name).stat().st_size}
+    return {"file": name, "sha256": sha, "size": (folder / name).stat().st_size, "n_deleted": int(deleted.sum())}
 
 
 def _check(path: Path, record: dict[str, Any], verify: bool) -> None:

@@ -1,0 +1,30 @@
+"""Persistent SMART index: memory-mapped pooled + compressed token vectors, two-stage search.
+
+Modules: ``storage`` (atomic, checksummed files), ``manifest`` (the versioned commit point),
+``segment`` (immutable batches of documents), ``codecs`` (token compression), ``first_stage``
+(pooled candidates), ``evidence`` (token-level explanations), ``smart_index`` (the API).
+
+>>> from smart_plugins.index import make_codec
+>>> make_codec("fp16", dim=384).bytes_per_token
+768
+"""
+
+from smart_plugins.index.codecs import CODEC_NAMES, ResidualCodec, TokenCodec, make_codec
+from smart_plugins.index.results import Evidence, IndexedDocument, SearchHit, TokenMatch
+from smart_plugins.index.smart_index import DEFAULT_COMPRESSION, ReadOnlyIndexError, SmartIndex
+from smart_plugins.index.storage import IndexCorruptedError
+
+__all__ = [
+    "CODEC_NAMES",
+    "DEFAULT_COMPRESSION",
+    "Evidence",
+    "IndexCorruptedError",
+    "IndexedDocument",
+    "ReadOnlyIndexError",
+    "ResidualCodec",
+    "SearchHit",
+    "SmartIndex",
+    "TokenCodec",
+    "TokenMatch",
+    "make_codec",
+]

@@ -1,0 +1,96 @@
+"""First stage: pooled-vector candidates, exact (default) or approximate with faiss HNSW.
+
+Pooled vectors are stored L2-normalised, so an inner product is the cosine of the SMART
+formula and the exact stage is one matrix product per segment, read straight from the
+memory-mapped file in row blocks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from smart_plugins.index.segment import Segment
+
+FIRST_STAGES = ("exact", "hnsw")
+_BLOCK_ROWS = 65536
+
+
+def exact_pooled_scores(queries: np.ndarray, segments: Sequence[Segment]) -> np.ndarray:
+    """``(Q, N)`` cosine of normalised queries against every row of every segment, in order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from types import SimpleNamespace
+    >>> seg = SimpleNamespace(pooled=np.eye(2, dtype=np.float32))
+    >>> exact_pooled_scores(np.array([[0.6, 0.8]], dtype=np.float32), [seg]).tolist()
+    [[0.6000000238418579, 0.800000011920929]]
+    """
+    total = sum(len(s.pooled) for s in segments)
+    out = np.empty((len(queries), total), dtype=np.float32)
+    base = 0
+    for segment in segments:
+        pooled = segment.pooled
+        for start in range(0, len(pooled), _BLOCK_ROWS):
+            block = np.asarray(pooled[start : start + _BLOCK_ROWS], dtype=np.float32)
+            out[:, base + start : base + start + len(block)] = queries @ block.T
+        base += len(pooled)
+    return out
+
+
+class HnswFirstStage:
+    """An in-memory faiss HNSW graph over the pooled vectors, grown as segments are added.
+
+    Built lazily at the first search (from the memory-mapped pooled files), extended when
+    new segments appear, rebuilt when segments disappear. Deleted rows stay in the graph and
+    are dropped from its answers by the caller.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from types import SimpleNamespace
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(200, 8)).astype(np.float32)
+    >>> x /= np.linalg.norm(x, axis=1, keepdims=True)
+    >>> stage = HnswFirstStage({"m": 16, "ef_search": 64})
+    >>> seg = SimpleNamespace(name="s0", pooled=x)
+    >>> scores, rows = stage.search(x[:1], 1, [seg])
+    >>> int(rows[0, 0])
+    0
+    """
+
+    def __init__(self, options: dict[str, Any] | None = None) -> None:
+        options = options or {}
+        self.m = int(options.get("m", 32))
+        self.ef_construction = int(options.get("ef_construction", 80))
+        self.ef_search = int(options.get("ef_search", 128))
+        self._index: Any = None
+        self._names: list[str] = []
+
+    def _sync(self, segments: Sequence[Segment]) -> None:
+        import faiss
+
+        names = [s.name for s in segments]
+        if self._index is None or names[: len(self._names)] != self._names:
+            dim = segments[0].pooled.shape[1]
+            self._index = faiss.IndexHNSWFlat(dim, self.m, faiss.METRIC_INNER_PRODUCT)
+            self._index.hnsw.efConstruction = self.ef_construction
+            self._names = []
+        for segment in segments[len(self._names) :]:
+            if len(segment.pooled):
+                self._index.add(np.ascontiguousarray(segment.pooled, dtype=np.float32))
+            self._names.append(segment.name)
+
+    def search(self, queries: np.ndarray, k: int, segments: Sequence[Segment]) -> tuple[np.ndarray, np.ndarray]:
+        """Approximate top-``k`` ``(scores, global rows)`` per query; rows are -1 when fewer exist."""
+        try:
+            import faiss  # noqa: F401
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise ModuleNotFoundError("the hnsw first stage needs faiss: pip install 'smart-plugins[index]'") from exc
+        self._sync(segments)
+        self._index.hnsw.efSearch = max(self.ef_search, k)
+        scores, rows = self._index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        return scores, rows

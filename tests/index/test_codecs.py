@@ -1,0 +1,79 @@
+"""Token codecs: sizes, round-trip error ordering, persistence of the trained state."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from smart_plugins.index.codecs import CODEC_NAMES, ResidualCodec, make_codec
+from smart_plugins.scoring import maxsim
+
+
+def _unit(n: int, d: int, seed: int = 0) -> np.ndarray:
+    x = np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def _roundtrip_cos(name: str, x: np.ndarray) -> float:
+    codec = make_codec(name, x.shape[1])
+    if codec.needs_training:
+        codec.train(x)
+    decoded = codec.decode(codec.encode(x)).numpy()
+    assert decoded.shape == x.shape and decoded.dtype == np.float32
+    return float(np.mean(np.sum(decoded * x, axis=1) / np.linalg.norm(decoded, axis=1)))
+
+
+def test_bytes_per_token_match_stored_arrays():
+    x = _unit(3000, 64)
+    for name in CODEC_NAMES:
+        codec = make_codec(name, 64)
+        if codec.needs_training:
+            codec.train(x)
+        stored = sum(a.nbytes for a in codec.encode(x).values()) / len(x)
+        assert stored == codec.bytes_per_token, name
+
+
+def test_more_bits_reconstruct_better():
+    x = _unit(4000, 32, seed=1)
+    cos = {name: _roundtrip_cos(name, x) for name in CODEC_NAMES}
+    assert cos["fp32"] == pytest.approx(1.0, abs=1e-6)
+    assert cos["fp16"] > 0.9999
+    assert cos["int8"] > 0.999
+    assert cos["residual-4"] > cos["residual-2"] > cos["residual-1"]
+    assert cos["int8"] > cos["residual-4"]
+
+
+def test_residual_state_roundtrip_gives_identical_decoding():
+    x = _unit(2000, 32, seed=2)
+    codec = ResidualCodec(32, bits=2)
+    codec.train(x)
+    arrays = codec.encode(x)
+    clone = ResidualCodec(32, bits=2)
+    assert clone.needs_training
+    clone.load_state(codec.state())
+    assert torch.equal(clone.decode(arrays), codec.decode(arrays))
+
+
+def test_decoded_rows_score_close_to_exact_maxsim():
+    docs = _unit(600, 32, seed=3)
+    queries = _unit(8, 32, seed=4)
+    offsets = torch.arange(0, 601, 6)
+    q_off = torch.tensor([0, 4, 8])
+    exact = maxsim(torch.from_numpy(queries), q_off, torch.from_numpy(docs), offsets)
+    codec = make_codec("residual-4", 32)
+    codec.train(docs)
+    approx = maxsim(torch.from_numpy(queries), q_off, codec.decode(codec.encode(docs)), offsets)
+    assert float((approx - exact).abs().max()) < 0.15
+
+
+def test_bad_codec_requests_are_clear_errors():
+    with pytest.raises(ValueError, match="unknown compression"):
+        make_codec("pq", 32)
+    with pytest.raises(ValueError, match="multiple of 8"):
+        make_codec("residual-1", 12)
+    codec = make_codec("residual-2", 32)
+    with pytest.raises(RuntimeError, match="not trained"):
+        codec.encode(_unit(4, 32))
+    with pytest.raises(ValueError, match=r"\(tokens, 32\)"):
+        make_codec("int8", 32).encode(np.zeros((2, 16), dtype=np.float32))
