@@ -12,11 +12,15 @@ ValueError: pass one of index=, index_path= or texts= (documents to index)
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from smart_plugins.integrations._common import as_encoder
+
+# Temporary indexes built by resolve_index from texts, not yet owned by an adapter.
+_BUILT: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def resolve_index(
@@ -49,8 +53,24 @@ def resolve_index(
     if isinstance(texts, str):
         raise TypeError("texts must be a list of strings, not one string")
     built = SmartIndex.create(None, as_encoder(encoder if encoder is not None else "minilm"))
+    _BUILT.add(built)
     built.add(list(texts), ids=None if ids is None else list(ids), metadata=None if metadatas is None else list(metadatas))
     return built
+
+
+def is_temporary(index: Any) -> bool:
+    """Whether ``index`` lives in a temporary folder removed on close (built from texts)."""
+    return bool(getattr(index, "temporary", False) or getattr(index, "_temporary", False))
+
+
+def tie_lifetime(owner: Any, index: Any) -> None:
+    """Close a temporary ``index`` built here (removing its folder) once ``owner`` is garbage-collected.
+
+    Indexes the caller opened or created are never closed by an adapter.
+    """
+    if index in _BUILT and is_temporary(index):
+        _BUILT.discard(index)
+        weakref.finalize(owner, index.close)
 
 
 def hit_scores(hit: Any) -> dict[str, Any]:

@@ -11,11 +11,13 @@ Needs ``langchain-core`` (extra ``smart-plugins[langchain]``); imported only by 
 
 from __future__ import annotations
 
+import asyncio
+
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from langchain_core.callbacks import CallbackManagerForRetrieverRun, Callbacks
+from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun, Callbacks
 from langchain_core.documents import BaseDocumentCompressor, Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
@@ -23,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from smart_plugins.encoder import SmartEncoder
 from smart_plugins.integrations._common import as_encoder, as_weights, check_k
-from smart_plugins.integrations._index_source import hit_scores, resolve_index
+from smart_plugins.integrations._index_source import hit_scores, resolve_index, tie_lifetime
 from smart_plugins.rerank import rerank_texts
 from smart_plugins.scoring import ScoreWeights
 
@@ -97,6 +99,8 @@ class SmartRetriever(BaseRetriever):
     def _check_index(self) -> SmartRetriever:
         if self.index is None:
             raise ValueError("SmartRetriever needs index=, index_path=, texts= or documents=")
+        self.index = resolve_index(index=self.index)  # checks the type
+        tie_lifetime(self, self.index)
         return self
 
     @classmethod
@@ -115,6 +119,14 @@ class SmartRetriever(BaseRetriever):
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None, **kwargs: Any
     ) -> list[Document]:
+        return self._search(query, k, kwargs)
+
+    async def _aget_relevant_documents(
+        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, k: int | None = None, **kwargs: Any
+    ) -> list[Document]:
+        return await asyncio.to_thread(self._search, query, k, kwargs)
+
+    def _search(self, query: str, k: int | None, kwargs: dict[str, Any]) -> list[Document]:
         k = check_k(self.k if k is None else k)
         unknown = set(kwargs) - {"candidates", "weights", "where", "ids", "exhaustive"}
         if unknown:

@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from llama_index.core.base.base_retriever import BaseRetriever
+from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, QueryBundle, TextNode
 
 from smart_plugins.integrations._common import as_encoder, as_weights, check_k
-from smart_plugins.integrations._index_source import resolve_index
+from smart_plugins.integrations._index_source import _BUILT, is_temporary, resolve_index, tie_lifetime
 from smart_plugins.rerank import rerank_texts
 from smart_plugins.scoring import ScoreWeights
 
@@ -72,6 +73,8 @@ def index_nodes(nodes: Sequence[BaseNode], encoder: Any = "minilm", path: str | 
     from smart_plugins.index import SmartIndex
 
     index = SmartIndex.create(path, as_encoder(encoder), **kwargs)
+    if path is None:
+        _BUILT.add(index)
     add_nodes(index, nodes)
     return index
 
@@ -135,6 +138,7 @@ class SmartRetriever(BaseRetriever):
         self.where = where
         self.exhaustive = exhaustive
         super().__init__(**kwargs)
+        tie_lifetime(self, index)
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         hits = self.index.search(
@@ -248,6 +252,51 @@ class SmartRerank(BaseNodePostprocessor):
         return out
 
 
+class SmartPooledEmbedding(BaseEmbedding):
+    """The model's own pooled embeddings as a LlamaIndex embedding model (for a first-stage index).
+
+    Vectors equal ``SmartEncoder.encode_documents(...).pooled`` / ``encode_queries``, so a
+    ``VectorStoreIndex`` built with them and a :class:`SmartRerank` on the same encoder agree.
+
+    Examples
+    --------
+    >>> emb = SmartPooledEmbedding(model_name="minilm")
+    >>> len(emb.get_query_embedding("debug symbols")), len(emb.get_text_embedding_batch(["a", "b"]))
+    (384, 2)
+    """
+
+    model_name: str = Field(default="minilm", description="Model path, hub name or packaged alias.")
+    device: str | None = Field(default=None)
+    _encoder: Any = PrivateAttr(default=None)
+
+    def __init__(self, *, encoder: Any = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._encoder = as_encoder(encoder if encoder is not None else self.model_name, device=self.device)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "SmartPooledEmbedding"
+
+    @property
+    def encoder(self) -> Any:
+        return self._encoder
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self._encoder.encode_queries([query]).pooled[0].tolist()
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._get_text_embeddings([text])[0]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return self._encoder.encode_documents(list(texts)).pooled.tolist() if texts else []
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return await asyncio.to_thread(self._get_query_embedding, query)
+
+    async def _aget_text_embedding(self, text: str) -> list[float]:
+        return await asyncio.to_thread(self._get_text_embedding, text)
+
+
 def _hide_keys(node: BaseNode, keys: Sequence[str]) -> None:
     for attr in ("excluded_embed_metadata_keys", "excluded_llm_metadata_keys"):
         excluded = getattr(node, attr)
@@ -263,13 +312,9 @@ def _hit_to_node(hit: Any) -> NodeWithScore:
 
 
 def _index_folder(index: Any) -> str | None:
-    for attr in ("path", "root", "folder"):
-        value = getattr(index, attr, None)
-        if value is not None:
-            return str(value)
-    info = index.info() if hasattr(index, "info") else {}
-    value = info.get("path") if isinstance(info, dict) else None
-    return None if value is None or info.get("temporary") else str(value)
+    if is_temporary(index):
+        return None
+    return str(index.info()["path"])
 
 
-__all__ = ["NODE_INFO_KEY", "SmartRerank", "SmartRetriever", "add_nodes", "index_nodes", "node_to_record", "record_to_node"]
+__all__ = ["NODE_INFO_KEY", "SmartPooledEmbedding", "SmartRerank", "SmartRetriever", "add_nodes", "index_nodes", "node_to_record", "record_to_node"]
