@@ -9,6 +9,7 @@ MiniLM's adapter in minutes. This is the default path for the frozen case. Full 
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import os
@@ -199,7 +200,7 @@ def train_adapter(
         logger.info("epoch %d: loss %.4f", epoch + 1, epoch_losses[-1])
     train_seconds = time.perf_counter() - start
     adapter.eval()
-    trained = encoder.model
+    trained = copy.deepcopy(encoder.model)  # the caller's model stays adapter-free
     trained.append(adapter)
     report = TrainingReport(
         pairs=len(pairs),
