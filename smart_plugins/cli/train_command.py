@@ -1,0 +1,83 @@
+"""``smart-plugins train``: train a token adapter on a frozen model from a BEIR-layout folder."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+
+#: File written next to the saved model: what was trained, how, and how long it took.
+REPORT_FILE = "smart_training.json"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train a SMART token adapter on a frozen model",
+        description=(
+            "Train a token adapter (LayerNorm -> Linear(H->D) -> L2) on the frozen model's cached token states "
+            "with in-batch InfoNCE on the late (and optionally hybrid) score, then save model + adapter to --out. "
+            "Load the result with SmartEncoder(OUT) or pass it as --model to the other commands."
+        ),
+    )
+    parser.add_argument("--model", required=True, help="base model: alias (minilm, mpnet), folder or hub name")
+    parser.add_argument("--train", required=True, metavar="DATASET_DIR", help="BEIR-layout folder (corpus.jsonl, queries.jsonl, qrels/)")
+    parser.add_argument("--split", default="train", help="qrels split to train on (default: train)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="folder for the trained model (must not exist unless --overwrite)")
+    parser.add_argument("--dim", type=int, default=128, help="adapter output size D (default: 128)")
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=2e-3, help="AdamW learning rate")
+    parser.add_argument("--temperature", type=float, default=0.03)
+    parser.add_argument("--late-weight", default="1", help="weight of InfoNCE(late): W or START:END (linear)")
+    parser.add_argument("--hybrid-weight", default="0", help="weight of InfoNCE(hybrid): W or START:END (linear)")
+    parser.add_argument("--weights", default="1:1", help="POOL:LATE λ of the hybrid score being trained")
+    parser.add_argument("--hard-negatives", type=int, default=0, help="pooled-score mined negatives per query")
+    parser.add_argument("--max-pairs", type=int, default=None, help="train on a seeded random subset of pairs")
+    parser.add_argument("--cache", default=None, metavar="FILE", help="keep the backbone states in this file (reused when valid)")
+    parser.add_argument("--device", default=None, help="cuda / cpu (default: GPU when present)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from smart_plugins.scoring import ScoreWeights
+    from smart_plugins.training import AdapterTrainingConfig, LinearSchedule, load_pairs, save_model, train_adapter
+
+    out = Path(args.out)
+    if out.exists() and not args.overwrite and (not out.is_dir() or any(out.iterdir())):
+        raise FileExistsError(f"--out {out} exists and is not empty; pass --overwrite to replace it")
+    config = AdapterTrainingConfig(
+        dim=args.dim,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        temperature=args.temperature,
+        late_weight=LinearSchedule.parse(args.late_weight),
+        hybrid_weight=LinearSchedule.parse(args.hybrid_weight),
+        score_weights=ScoreWeights.parse(args.weights),
+        hard_negatives=args.hard_negatives,
+        seed=args.seed,
+    )
+    pairs = load_pairs(args.train, args.split, max_pairs=args.max_pairs, seed=args.seed)
+    model, report = train_adapter(args.model, pairs, config, device=args.device, cache_path=args.cache, show_progress_bar=None)
+    save_model(model, out, overwrite=args.overwrite)
+    summary = {"model": args.model, "train": str(args.train), "split": args.split, **report.as_dict()}
+    _write_json_atomic(out / REPORT_FILE, summary)
+    print(json.dumps({k: summary[k] for k in ("pairs", "steps", "epoch_losses", "cache_seconds", "train_seconds")}))
+    print(f"saved model with a D={args.dim} token adapter to {out}")
+    return 0
+
+
+def _write_json_atomic(path: Path, data: dict) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf8") as handle:
+            json.dump(data, handle, indent=1)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
