@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 #: Modules that each add one or more sub-commands.
-COMMAND_MODULES: tuple[str, ...] = ("eval_command", "train_command")
+COMMAND_MODULES: tuple[str, ...] = ("eval_command", "index_command", "train_command")
 
 
 def build_parser() -> argparse.ArgumentParser:

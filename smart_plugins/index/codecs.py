@@ -144,7 +144,7 @@ class Int8Codec(TokenCodec):
         return {"codes": codes, "scales": scales}
 
     def decode(self, arrays: dict[str, np.ndarray]) -> Tensor:
-        codes = torch.from_numpy(np.asarray(arrays["codes"])).float()
+        codes = torch.from_numpy(np.asarray(arrays["codes"]).astype(np.float32))
         scales = torch.from_numpy(np.asarray(arrays["scales"]).astype(np.float32))
         return codes * scales[:, None]
 

@@ -51,10 +51,10 @@ def check_encoder(recorded: dict[str, Any], encoder: SmartEncoder) -> None:
         )
 
 
-def rebuild_encoder(recorded: dict[str, Any]) -> SmartEncoder:
+def rebuild_encoder(recorded: dict[str, Any], **kwargs: Any) -> SmartEncoder:
     """Recreate the encoder an index recorded (model name, pooling, token policy).
 
-    Raises ValueError when it cannot be rebuilt exactly (e.g. an adapter or an in-memory model):
+    ``kwargs`` go to :class:`SmartEncoder` (e.g. ``device``, ``batch_size``). Raises ValueError when it cannot be rebuilt exactly (e.g. an adapter or an in-memory model):
     pass the encoder to ``SmartIndex.open`` then.
     """
     model = recorded.get("model")
@@ -63,12 +63,13 @@ def rebuild_encoder(recorded: dict[str, Any]) -> SmartEncoder:
     if not isinstance(model, str) or model == "SentenceTransformer":
         raise ValueError(f"the index records no reloadable model name ({model!r}); pass the encoder to SmartIndex.open")
     policy = TokenPolicy.from_description(recorded.get("token_policy") or {})
-    encoder = SmartEncoder(model, token_policy=policy)
+    encoder = SmartEncoder(model, token_policy=policy, **kwargs)
     if description_differences(recorded, encoder.describe()) and recorded.get("pooling"):
         pooling = str(recorded["pooling"])
         if pooling in ("mean", "cls", "lasttoken", "max"):
             encoder = SmartEncoder.from_transformers(
-                model, pooling=pooling, normalize=bool(recorded.get("normalize", True)), token_policy=policy  # type: ignore[arg-type]
+                model, pooling=pooling, normalize=bool(recorded.get("normalize", True)), token_policy=policy,  # type: ignore[arg-type]
+                **kwargs,
             )
     check_encoder(recorded, encoder)
     return encoder

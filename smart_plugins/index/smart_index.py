@@ -71,14 +71,14 @@ class SmartIndex:
     def __init__(
         self,
         path: Path,
-        encoder: SmartEncoder,
+        encoder: SmartEncoder | None,
         *,
         read_only: bool = False,
         temporary: bool = False,
         verify: bool = True,
     ) -> None:
         self.path = Path(path)
-        self.encoder = encoder
+        self._encoder = encoder
         self.read_only = read_only
         self.verify = verify
         self._temporary = temporary
@@ -172,7 +172,7 @@ class SmartIndex:
         folder = Path(path)
         manifest = read_manifest(folder)
         if encoder is None:
-            enc = rebuild_encoder(manifest["encoder"])
+            enc = None  # rebuilt from the recorded description at first use (info/delete need no model)
         else:
             enc = resolve_encoder(encoder)
             check_encoder(manifest["encoder"], enc)
@@ -242,6 +242,7 @@ class SmartIndex:
             raise ReadOnlyIndexError(f"the index at {self.path} was opened read_only")
         with self._lock:
             self._reload()
+            self._collect_garbage()  # files a killed writer left behind
             draft = copy.deepcopy(self._manifest)
             yield draft
 
@@ -264,12 +265,21 @@ class SmartIndex:
             for file in folder.iterdir():
                 if file.name not in keep:
                     file.unlink(missing_ok=True)
+        for stale in self.path.glob(".*.tmp"):  # an atomic write interrupted before its rename
+            stale.unlink(missing_ok=True)
         codec_file = (self._manifest.get("codec") or {}).get("file")
         for file in self.path.glob("codec-v*.safetensors"):
             if file.name != codec_file:
                 file.unlink(missing_ok=True)
 
     # ------------------------------------------------------------------ properties
+    @property
+    def encoder(self) -> SmartEncoder:
+        """The index's encoder (rebuilt from the recorded description when none was given)."""
+        if self._encoder is None:
+            self._encoder = rebuild_encoder(self._manifest["encoder"])
+        return self._encoder
+
     @property
     def compression(self) -> str:
         return str(self._manifest["compression"])

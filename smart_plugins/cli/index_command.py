@@ -1,0 +1,269 @@
+"""``smart-plugins index build|add|delete|info`` and ``smart-plugins search``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+_ID_KEYS = ("_id", "id")
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``index`` (with its sub-commands) and ``search`` commands."""
+    from smart_plugins.index.codecs import CODEC_NAMES
+    from smart_plugins.index.smart_index import DEFAULT_COMPRESSION
+
+    index = subparsers.add_parser(
+        "index",
+        help="build and maintain a persistent SMART index",
+        description="Build, grow and inspect a SMART index folder (pooled + compressed token vectors).",
+    )
+    actions = index.add_subparsers(dest="index_command", metavar="ACTION")
+
+    build = actions.add_parser("build", help="create an index from a JSONL corpus")
+    build.add_argument("dir", metavar="DIR", help="index folder to create")
+    build.add_argument("--model", default="minilm", help="model name, local path or alias (default: minilm)")
+    build.add_argument("--corpus", required=True, help="JSONL: one {\"_id\" or \"id\", \"text\", [\"title\"], ...} per line")
+    build.add_argument("--compression", default=DEFAULT_COMPRESSION, choices=CODEC_NAMES,
+                       help=f"token vector codec (default: {DEFAULT_COMPRESSION})")
+    build.add_argument("--first-stage", default="exact", choices=("exact", "hnsw"),
+                       help="pooled candidate search: exact matmul (default) or faiss HNSW")
+    build.add_argument("--weights", default="1:1", help="default POOL:LATE weights stored in the index (default 1:1)")
+    build.add_argument("--device", help="cuda / cpu (default: GPU when present)")
+    build.add_argument("--batch-size", type=int, default=32, help="encoding batch size (default: 32)")
+    build.add_argument("--chunk", type=int, default=4096, help="documents committed per add (default: 4096)")
+    build.add_argument("--limit", type=int, help="index only the first N documents")
+    build.set_defaults(func=run_build)
+
+    add = actions.add_parser("add", help="add (or with --upsert replace) documents from a JSONL corpus")
+    add.add_argument("dir", metavar="DIR")
+    add.add_argument("--corpus", required=True, help="JSONL corpus (same format as build)")
+    add.add_argument("--upsert", action="store_true", help="replace documents whose id is already indexed")
+    add.add_argument("--device", help="cuda / cpu")
+    add.add_argument("--batch-size", type=int, default=32)
+    add.add_argument("--chunk", type=int, default=4096, help="documents committed per add (default: 4096)")
+    add.set_defaults(func=run_add)
+
+    delete = actions.add_parser("delete", help="delete documents by id")
+    delete.add_argument("dir", metavar="DIR")
+    delete.add_argument("ids", nargs="*", metavar="ID", help="ids to delete")
+    delete.add_argument("--ids-file", help="file with one id per line")
+    delete.set_defaults(func=run_delete)
+
+    info = actions.add_parser("info", help="documents, tokens, bytes/token, compression, model")
+    info.add_argument("dir", metavar="DIR")
+    info.add_argument("--json", action="store_true", help="print the full info as JSON")
+    info.set_defaults(func=run_info)
+
+    search = subparsers.add_parser(
+        "search", help="search a SMART index", description="Two-stage SMART search of an index folder."
+    )
+    search.add_argument("dir", metavar="DIR", help="index folder")
+    search.add_argument("query", nargs="+", help="query text (several queries: several arguments)")
+    search.add_argument("-k", type=int, default=10, help="hits per query (default: 10)")
+    search.add_argument("--candidates", type=int, default=100, help="first-stage candidates reranked (default: 100)")
+    search.add_argument("--weights", help="POOL:LATE weights for this search (default: the index's)")
+    search.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
+                        help="metadata filter (repeatable; VALUE parsed as JSON when possible)")
+    search.add_argument("--exhaustive", action="store_true", help="score every document (no first stage)")
+    search.add_argument("--explain", action="store_true", help="show each query token's best document token")
+    search.add_argument("--json", action="store_true", help="print hits as JSON")
+    search.add_argument("--device", help="cuda / cpu")
+    search.set_defaults(func=run_search)
+    index.set_defaults(func=lambda args: _usage(index))
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def read_corpus(path: str | Path, limit: int | None = None) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """Yield ``(id, text, metadata)`` from a JSONL corpus; title and text are joined.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "c.jsonl"
+    >>> _ = p.write_text('{"_id": "d1", "title": "T", "text": "body", "lang": "en"}\\n')
+    >>> list(read_corpus(p))
+    [('d1', 'T. body', {'title': 'T', 'lang': 'en'})]
+    """
+    file = Path(path)
+    if not file.exists():
+        raise FileNotFoundError(f"corpus file {file} does not exist")
+    count = 0
+    with file.open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            if limit is not None and count >= limit:
+                return
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{file}:{number} is not valid JSON: {exc}") from None
+            doc_id = next((row[k] for k in _ID_KEYS if k in row), None)
+            if doc_id is None or "text" not in row:
+                raise ValueError(f"{file}:{number} needs an '_id' (or 'id') and a 'text' field")
+            title = str(row.get("title") or "").strip()
+            text = f"{title}. {row['text']}" if title else str(row["text"])
+            metadata = {k: v for k, v in row.items() if k not in _ID_KEYS and k != "text" and (k != "title" or title)}
+            count += 1
+            yield str(doc_id), text, metadata
+
+
+def _chunks(rows: Iterator[tuple[str, str, dict[str, Any]]], size: int) -> Iterator[list[tuple[str, str, dict[str, Any]]]]:
+    if size <= 0:
+        raise ValueError(f"--chunk must be positive, got {size}")
+    chunk: list[tuple[str, str, dict[str, Any]]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _ingest(index: Any, corpus: str, chunk: int, limit: int | None, upsert: bool) -> int:
+    from tqdm.auto import tqdm
+
+    total = 0
+    for rows in tqdm(_chunks(read_corpus(corpus, limit), chunk), desc="Indexing", unit="chunk", disable=None):
+        ids, texts, metas = (list(x) for x in zip(*rows))
+        (index.upsert if upsert else index.add)(texts, ids=ids, metadata=metas)
+        total += len(rows)
+    return total
+
+
+def run_build(args: argparse.Namespace) -> int:
+    from smart_plugins.encoder import SmartEncoder
+    from smart_plugins.index import SmartIndex
+    from smart_plugins.scoring import ScoreWeights
+
+    if not Path(args.corpus).exists():
+        raise FileNotFoundError(f"corpus file {args.corpus} does not exist")
+    encoder = SmartEncoder(args.model, device=args.device, batch_size=args.batch_size)
+    with SmartIndex.create(
+        args.dir, encoder, compression=args.compression, weights=ScoreWeights.parse(args.weights),
+        first_stage=args.first_stage,
+    ) as index:
+        n = _ingest(index, args.corpus, args.chunk, args.limit, upsert=False)
+        print(f"indexed {n} documents into {args.dir} ({index.compression})")
+        _print_info(index.info())
+    return 0
+
+
+def run_add(args: argparse.Namespace) -> int:
+    with _open(args.dir, args.device, args.batch_size) as index:
+        n = _ingest(index, args.corpus, args.chunk, None, upsert=args.upsert)
+        print(f"{'upserted' if args.upsert else 'added'} {n} documents; the index holds {len(index)}")
+    return 0
+
+
+def run_delete(args: argparse.Namespace) -> int:
+    from smart_plugins.index import SmartIndex
+
+    ids = list(args.ids)
+    if args.ids_file:
+        ids += [line.strip() for line in Path(args.ids_file).read_text().splitlines() if line.strip()]
+    if not ids:
+        raise ValueError("give ids to delete (arguments or --ids-file)")
+    with SmartIndex.open(args.dir, None) as index:
+        n = index.delete(ids)
+        print(f"deleted {n} documents; the index holds {len(index)}")
+    return 0
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from smart_plugins.index import SmartIndex
+
+    with SmartIndex.open(args.dir, None, read_only=True) as index:
+        info = index.info()
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        _print_info(info)
+    return 0
+
+
+def run_search(args: argparse.Namespace) -> int:
+    from smart_plugins.scoring import ScoreWeights
+
+    where = dict(_parse_where(item) for item in args.where) or None
+    weights = ScoreWeights.parse(args.weights) if args.weights else None
+    with _open(args.dir, args.device, 32, read_only=True) as index:
+        results = index.search(
+            args.query, k=args.k, candidates=args.candidates, weights=weights, where=where, exhaustive=args.exhaustive
+        )
+        out = []
+        for query, hits in zip(args.query, results):
+            rows = []
+            for hit in hits:
+                row = {"rank": hit.rank, "id": hit.id, "score": hit.score, "pooled": hit.pooled, "late": hit.late,
+                       "text": hit.text, "metadata": hit.metadata}
+                if args.explain:
+                    evidence = index.explain(query, hit.id, weights=weights)
+                    row["evidence"] = [
+                        {"query_token": m.query_token, "doc_token": m.doc_token, "similarity": round(m.similarity, 4),
+                         "query_position": m.query_position, "doc_position": m.doc_position, "doc_span": m.doc_span}
+                        for m in evidence.matches
+                    ]
+                rows.append(row)
+            out.append({"query": query, "hits": rows})
+    if args.json:
+        print(json.dumps(out if len(out) > 1 else out[0], indent=2, ensure_ascii=False))
+        return 0
+    for block in out:
+        if len(out) > 1:
+            print(f"# {block['query']}")
+        for row in block["hits"]:
+            late = "-" if row["late"] is None else f"{row['late']:.4f}"
+            text = row["text"].replace("\n", " ")
+            print(f"{row['rank'] + 1:>3}. {row['score']:.4f} (pooled {row['pooled']:.4f}, late {late})  {row['id']}  {text[:80]}")
+            for m in row.get("evidence", []):
+                print(f"       {m['query_token']:>15} -> {m['doc_token']:<15} {m['similarity']:.3f}")
+    return 0
+
+
+def _parse_where(item: str) -> tuple[str, Any]:
+    if "=" not in item:
+        raise ValueError(f"--where must look like KEY=VALUE, got {item!r}")
+    key, raw = item.split("=", 1)
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key, value
+
+
+def _open(folder: str, device: str | None, batch_size: int, read_only: bool = False) -> Any:
+    """Open an index with its recorded encoder, rebuilt on ``device`` with ``batch_size``."""
+    from smart_plugins.index import SmartIndex
+    from smart_plugins.index.encoder_config import rebuild_encoder
+    from smart_plugins.index.manifest import read_manifest
+
+    encoder = rebuild_encoder(read_manifest(Path(folder))["encoder"], device=device, batch_size=batch_size)
+    return SmartIndex.open(folder, encoder, read_only=read_only)
+
+
+def _print_info(info: dict[str, Any]) -> None:
+    ratio = info["token_bytes_per_token"] / info["fp32_bytes_per_token"]
+    print(f"index       {info['path']} (version {info['version']})")
+    print(f"model       {info['model']} (pooled {info['encoder']['pooled_dim']}-d, tokens {info['encoder']['token_dim']}-d)")
+    print(f"documents   {info['documents']} ({info['deleted_documents']} deleted rows, {info['segments']} segments)")
+    print(f"tokens      {info['tokens']}")
+    print(f"compression {info['compression']}: {info['token_bytes_per_token']:.1f} bytes/token ({ratio:.1%} of fp32)")
+    print(f"disk        {info['disk_bytes'] / 2**20:.1f} MiB")
+    print(f"weights     pool {info['weights']['pool']} : late {info['weights']['late']}; first stage {info['first_stage']['kind']}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    from smart_plugins.cli.main import main
+
+    sys.exit(main(["index", *sys.argv[1:]]))

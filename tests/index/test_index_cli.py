@@ -1,0 +1,66 @@
+"""The ``smart-plugins index ...`` and ``smart-plugins search`` commands, run in-process."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from smart_plugins.cli.main import main
+
+
+@pytest.fixture()
+def corpus_file(tmp_path, corpus):
+    ids, texts, metas = corpus
+    path = tmp_path / "corpus.jsonl"
+    with path.open("w") as fh:
+        for i, t, m in zip(ids, texts, metas):
+            fh.write(json.dumps({"_id": i, "title": "", "text": t, **m}) + "\n")
+    return path
+
+
+def test_build_search_add_delete_info(tmp_path, tiny_model_dir, corpus_file, capsys):
+    folder = tmp_path / "idx"
+    assert main(["index", "build", str(folder), "--model", str(tiny_model_dir), "--corpus", str(corpus_file),
+                 "--compression", "int8", "--chunk", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "indexed 8 documents" in out and "int8" in out
+
+    assert main(["search", str(folder), "rust command tool", "-k", "3", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["query"] == "rust command tool" and len(result["hits"]) == 3
+    assert result["hits"][0]["id"] == "rust-tool"
+    assert set(result["hits"][0]) >= {"id", "score", "pooled", "late", "text", "metadata"}
+
+    assert main(["search", str(folder), "red", "-k", "8", "--where", "color=red", "--json"]) == 0
+    assert {h["metadata"]["color"] for h in json.loads(capsys.readouterr().out)["hits"]} == {"red"}
+
+    extra = tmp_path / "more.jsonl"
+    extra.write_text(json.dumps({"id": "new", "text": "banana apple text"}) + "\n")
+    assert main(["index", "add", str(folder), "--corpus", str(extra)]) == 0
+    assert main(["index", "delete", str(folder), "srv", "perl-doc"]) == 0
+    assert "deleted 2 documents; the index holds 7" in capsys.readouterr().out
+    assert main(["index", "info", str(folder), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["documents"] == 7 and info["compression"] == "int8"
+    assert info["token_bytes_per_token"] == 34  # 32 int8 values + a float16 scale
+
+    assert main(["search", str(folder), "banana", "-k", "1", "--explain"]) == 0
+    text_out = capsys.readouterr().out
+    assert "new" in text_out and "->" in text_out
+
+
+def test_cli_errors_are_reported(tmp_path, tiny_model_dir, corpus_file, capsys):
+    assert main(["index", "info", str(tmp_path / "missing")]) == 1
+    assert "no SMART index" in capsys.readouterr().err
+    folder = tmp_path / "idx"
+    assert main(["index", "build", str(folder), "--model", str(tiny_model_dir), "--corpus", str(corpus_file),
+                 "--compression", "fp16"]) == 0
+    assert main(["index", "delete", str(folder), "ghost"]) == 1
+    assert "ghost" in capsys.readouterr().err
+    assert main(["index", "add", str(folder), "--corpus", str(corpus_file)]) == 1
+    assert "already in the index" in capsys.readouterr().err
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "no id"}\n')
+    assert main(["index", "add", str(folder), "--corpus", str(bad)]) == 1
+    assert "needs an '_id'" in capsys.readouterr().err
