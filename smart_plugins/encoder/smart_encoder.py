@@ -273,15 +273,21 @@ class SmartEncoder:
     def _plan_pieces(self, texts: list[str], prompt: str | None) -> list[_Piece]:
         """One piece per text; long texts become windows (``chunk``) or are reported (``warn``)."""
         prefix = prompt or ""
+        limit = self.max_length
+        # Every token covers at least one character, so only texts at least this long can overflow:
+        # short texts (queries, most passages) are never tokenised twice.
+        suspects = [i for i, t in enumerate(texts) if len(prefix) + len(t) > limit - 2]
+        if not suspects:
+            return [_Piece(i, t) for i, t in enumerate(texts)]
         encoded = self.tokenizer(
-            [prefix + t for t in texts],
+            [prefix + texts[i] for i in suspects],
             add_special_tokens=True,
             truncation=False,
             return_offsets_mapping=self.truncation == "chunk",
             verbose=False,
         )
-        limit = self.max_length
-        too_long = [i for i, ids in enumerate(encoded["input_ids"]) if len(ids) > limit]
+        spans_of = dict(zip(suspects, encoded["offset_mapping"])) if self.truncation == "chunk" else {}
+        too_long = [i for i, ids in zip(suspects, encoded["input_ids"]) if len(ids) > limit]
         if not too_long:
             return [_Piece(i, t) for i, t in enumerate(texts)]
         if self.truncation == "warn":
@@ -298,7 +304,7 @@ class SmartEncoder:
             if i not in long_set:
                 pieces.append(_Piece(i, text))
                 continue
-            pieces.extend(self._windows(i, text, encoded["offset_mapping"][i], len(prefix), limit))
+            pieces.extend(self._windows(i, text, spans_of[i], len(prefix), limit))
         return pieces
 
     def _windows(self, index: int, text: str, spans: list[tuple[int, int]], prefix_chars: int, limit: int) -> Iterator[_Piece]:
