@@ -329,7 +329,41 @@ class SmartIndex:
         of one call are committed together (atomically), however many segments they fill.
         """
         items, doc_ids, metas = self._prepare(texts, ids, metadata, require_ids=False)
-        encoded = self._encode_documents(items)
+        return self._add_prepared(items, doc_ids, metas, self._encode_documents(items))
+
+    def add_encoded(
+        self,
+        encoded: EncodedTexts,
+        texts: Sequence[str],
+        ids: Sequence[str] | None = None,
+        metadata: Sequence[dict[str, Any] | None] | None = None,
+    ) -> list[str]:
+        """Add documents already encoded with this index's encoder (e.g. from an encoding cache).
+
+        The caller guarantees ``encoded`` came from ``index.encoder.encode_documents(texts)``;
+        only the dimensions can be checked here.
+        """
+        items, doc_ids, metas = self._prepare(texts, ids, metadata, require_ids=False)
+        self._check_encoded(encoded, len(items))
+        parts = [
+            encoded.select(list(range(start, min(start + SEGMENT_DOCS, len(items)))))
+            for start in range(0, len(items), SEGMENT_DOCS)
+        ]
+        return self._add_prepared(items, doc_ids, metas, parts)
+
+    def _check_encoded(self, encoded: EncodedTexts, n: int) -> None:
+        recorded = self._manifest["encoder"]
+        if len(encoded) != n:
+            raise ValueError(f"encoded holds {len(encoded)} texts but {n} were given")
+        if encoded.pooled_dim != recorded["pooled_dim"] or encoded.token_dim != recorded["token_dim"]:
+            raise ValueError(
+                f"encoded vectors are {encoded.pooled_dim}-d pooled / {encoded.token_dim}-d tokens; this index "
+                f"holds {recorded['pooled_dim']}-d / {recorded['token_dim']}-d"
+            )
+
+    def _add_prepared(
+        self, items: list[str], doc_ids: list[str], metas: list[dict[str, Any]], encoded: list[EncodedTexts]
+    ) -> list[str]:
         with self._writing() as draft:
             taken = [i for i in doc_ids if i in self._id_map]
             if taken:
@@ -528,6 +562,32 @@ class SmartIndex:
         results = self._search_encoded(encoded, k, candidates, weights, self._allowed(ids, where), exhaustive)
         return results[0] if single else results
 
+    def search_encoded(
+        self,
+        queries: EncodedTexts,
+        k: int = 10,
+        *,
+        candidates: int = 100,
+        weights: ScoreWeights | None = None,
+        ids: Iterable[str] | None = None,
+        where: Where | None = None,
+        exhaustive: bool = False,
+    ) -> list[list[SearchHit]]:
+        """:meth:`search` for queries already encoded with ``index.encoder.encode_queries``."""
+        if k <= 0 or candidates <= 0:
+            raise ValueError(f"k and candidates must be positive, got {k} and {candidates}")
+        self._reload()
+        recorded = self._manifest["encoder"]
+        if queries.pooled_dim != recorded["pooled_dim"] or queries.token_dim != recorded["token_dim"]:
+            raise ValueError(
+                f"queries are {queries.pooled_dim}-d pooled / {queries.token_dim}-d tokens; this index holds "
+                f"{recorded['pooled_dim']}-d / {recorded['token_dim']}-d"
+            )
+        weights = weights or ScoreWeights(**self._manifest["weights"])
+        if not self._segments or not self._id_map:
+            return [[] for _ in range(len(queries))]
+        return self._search_encoded(queries, k, candidates, weights, self._allowed(ids, where), exhaustive)
+
     def _search_encoded(
         self,
         encoded: EncodedTexts,
@@ -607,14 +667,19 @@ class SmartIndex:
     def _hits(
         self, rows: np.ndarray, hybrid: np.ndarray, pooled: np.ndarray, late: np.ndarray | None
     ) -> list[SearchHit]:
+        seg_of = np.searchsorted(self._bases, rows, side="right") - 1
+        docs: dict[int, dict[str, Any]] = {}
+        for s in np.unique(seg_of).tolist():  # one file open per segment
+            picked = np.flatnonzero(seg_of == s)
+            local = (rows[picked] - self._bases[s]).tolist()
+            docs.update(zip(picked.tolist(), self._segments[s].read_docs(local)))
         hits = []
         for rank, row in enumerate(rows.tolist()):
-            s = int(np.searchsorted(self._bases, row, side="right") - 1)
-            local = row - int(self._bases[s])
-            doc = self._segments[s].read_docs([local])[0]
+            s = int(seg_of[rank])
+            doc = docs[rank]
             hits.append(
                 SearchHit(
-                    id=self._segments[s].ids[local],
+                    id=self._segments[s].ids[row - int(self._bases[s])],
                     text=doc["text"],
                     metadata=doc["metadata"],
                     score=float(hybrid[rank]),

@@ -267,3 +267,13 @@ def test_hnsw_first_stage_agrees_on_small_index(tmp_path, tiny_encoder, corpus):
         approx = idx.search("red star", k=3, candidates=6)
         assert "srv" not in {h.id for h in approx}
         assert [h.id for h in approx] == [h.id for h in exact]
+
+
+def test_add_encoded_and_search_encoded_match_text_paths(tmp_path, tiny_encoder, corpus):
+    ids, texts, metas = corpus
+    with SmartIndex.create(tmp_path / "e", tiny_encoder, compression="fp32") as idx:
+        idx.add_encoded(tiny_encoder.encode_documents(texts), texts, ids=ids, metadata=metas)
+        queries = ["red star", "java runtime"]
+        assert idx.search_encoded(tiny_encoder.encode_queries(queries), k=4) == idx.search(queries, k=4)
+        with pytest.raises(ValueError, match="encoded holds 8 texts but 1"):
+            idx.add_encoded(tiny_encoder.encode_documents(texts), ["one"])
