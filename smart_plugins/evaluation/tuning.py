@@ -33,7 +33,7 @@ def weights_from_share(late_share: float) -> ScoreWeights:
         raise ValueError(f"a late share must be in [0, 1], got {late_share}")
     pool, late = 1 - late_share, late_share
     top = max(pool, late)
-    return ScoreWeights(round(pool / top, 6), round(late / top, 6))
+    return ScoreWeights(round(pool / top, 12), round(late / top, 12))
 
 
 def late_ratio(weights: ScoreWeights) -> float:
