@@ -35,16 +35,16 @@ class TrainingPair:
 
 
 def document_text(record: dict) -> str:
-    """The text of a BEIR corpus record: ``title`` and ``text`` joined (title omitted when empty).
+    """The text of a BEIR corpus record: ``"title. text"`` (as ``smart-plugins eval`` reads it).
 
     Examples
     --------
     >>> document_text({"title": "", "text": "body"}), document_text({"title": "T", "text": "body"})
-    ('body', 'T body')
+    ('body', 'T. body')
     """
     title = str(record.get("title") or "").strip()
-    text = str(record.get("text") or "")
-    return f"{title} {text}" if title else text
+    text = str(record.get("text") or "").strip()
+    return f"{title}. {text}" if title and text else title or text
 
 
 def _read_jsonl(path: Path) -> Iterator[dict]:
