@@ -110,7 +110,9 @@ class SmartRAG:
         index = SmartIndex.open(index_path, None)
         if n_gpu == 0 and index.encoder.device.type != "cpu":
             index.encoder.model.to("cpu")
-        rag = cls(index.encoder, index_root=Path(index_path).parent, weights=weights, verbose=verbose)
+        folder = Path(index_path)
+        root = folder.parent.parent if folder.parent.name == "indexes" else folder.parent
+        rag = cls(index.encoder, index_root=root, weights=weights, verbose=verbose)
         rag.model_index, rag.index_path = index, Path(index_path)
         return rag
 
