@@ -61,27 +61,20 @@ def test_langchain_reranker_weights_and_errors(tiny_encoder):
 
 
 def test_langchain_reranker_in_contextual_compression_retriever(tiny_encoder):
+    from langchain_classic.retrievers import ContextualCompressionRetriever
     from langchain_core.documents import Document
     from langchain_core.retrievers import BaseRetriever
 
     from smart_plugins.integrations.langchain import SmartReranker
-
-    try:
-        from langchain_classic.retrievers import ContextualCompressionRetriever  # type: ignore[import-not-found]
-    except ImportError:
-        ContextualCompressionRetriever = None
 
     class FirstStage(BaseRetriever):
         def _get_relevant_documents(self, query, *, run_manager):
             return [Document(page_content=t) for t in TEXTS]
 
     reranker = SmartReranker(encoder=tiny_encoder, top_n=2)
-    if ContextualCompressionRetriever is None:  # langchain (full) is not a dependency: chain by hand
-        chain = FirstStage() | (lambda docs: reranker.compress_documents(docs, QUERY))
-        out = chain.invoke(QUERY)
-    else:
-        out = ContextualCompressionRetriever(base_compressor=reranker, base_retriever=FirstStage()).invoke(QUERY)
+    out = ContextualCompressionRetriever(base_compressor=reranker, base_retriever=FirstStage()).invoke(QUERY)
     assert [d.page_content for d in out] == [TEXTS[i] for i, _ in expected_order(tiny_encoder, k=2)]
+    assert all("relevance_score" in d.metadata for d in out)
 
 
 async def test_langchain_embeddings_are_the_pooled_vectors(tiny_encoder):
