@@ -184,7 +184,7 @@ class ResidualCodec(TokenCodec):
         *,
         n_centroids: int | None = None,
         max_centroids: int = 4096,
-        max_train_tokens: int = 100_000,
+        max_train_tokens: int = 65_536,
         seed: int = 0,
     ) -> None:
         super().__init__(dim)
@@ -200,7 +200,7 @@ class ResidualCodec(TokenCodec):
         self.centroids: np.ndarray | None = None
         self.cutoffs: np.ndarray | None = None
         self.bucket_weights: np.ndarray | None = None
-        self._lut: Tensor | None = None
+        self._lut: np.ndarray | None = None
 
     @property
     def name(self) -> str:  # type: ignore[override]
@@ -277,22 +277,26 @@ class ResidualCodec(TokenCodec):
     def decode(self, arrays: dict[str, np.ndarray]) -> Tensor:
         if self.centroids is None:
             raise RuntimeError(f"{self.name} codec is not trained")
-        lut = self._byte_table()
-        packed = torch.from_numpy(np.asarray(arrays["residuals"]).astype(np.int64))
-        ids = torch.from_numpy(np.asarray(arrays["centroid_ids"]).astype(np.int64))
-        values = lut[packed].reshape(len(ids), self.dim)
-        values += torch.from_numpy(self.centroids)[ids]
-        return torch.nn.functional.normalize(values, dim=-1)
+        packed = np.asarray(arrays["residuals"])
+        # one gather per stored byte: the table holds, per byte value, its 8/bits residual values
+        # packed into a single wide item, so the result is already the (T, D) float32 layout
+        values = np.take(self._byte_table(), packed, axis=0).view(np.float32).reshape(len(packed), self.dim)
+        values += np.take(self.centroids, np.asarray(arrays["centroid_ids"]), axis=0)
+        norms = np.sqrt(np.einsum("ij,ij->i", values, values))
+        values /= np.maximum(norms, 1e-12)[:, None]
+        return torch.from_numpy(values)
 
-    def _byte_table(self) -> Tensor:
-        """``(256, 8 / bits)`` float32: the residual values one stored byte unpacks to."""
+    def _byte_table(self) -> np.ndarray:
+        """Per byte value, the ``8 / bits`` float32 residual values it unpacks to, viewed as wide
+        numeric items (int64 = 2 floats, complex128 = 4 floats) so one ``np.take`` moves them."""
         if self._lut is None:
             assert self.bucket_weights is not None
             per_byte = 8 // self.bits
             mask = (1 << self.bits) - 1
             byte = np.arange(256)[:, None]
             shifts = np.array([8 - self.bits * (slot + 1) for slot in range(per_byte)])[None, :]
-            self._lut = torch.from_numpy(self.bucket_weights[(byte >> shifts) & mask].astype(np.float32))
+            table = np.ascontiguousarray(self.bucket_weights[(byte >> shifts) & mask].astype(np.float32))
+            self._lut = table.view(np.int64) if per_byte == 2 else table.view(np.complex128)
         return self._lut
 
     def state(self) -> dict[str, np.ndarray]:
@@ -325,7 +329,7 @@ def _kmeans(sample: np.ndarray, k: int, seed: int) -> np.ndarray:
         raise ModuleNotFoundError(
             "residual compression needs faiss for k-means: pip install 'smart-plugins[index]' (faiss-cpu)"
         ) from exc
-    kmeans = faiss.Kmeans(sample.shape[1], k, niter=20, seed=seed, verbose=False, max_points_per_centroid=256)
+    kmeans = faiss.Kmeans(sample.shape[1], k, niter=15, seed=seed, verbose=False, max_points_per_centroid=256)
     kmeans.train(np.ascontiguousarray(sample, dtype=np.float32))
     return np.ascontiguousarray(kmeans.centroids, dtype=np.float32)
 

@@ -9,9 +9,12 @@ from smart_plugins.models import resolve_model_name
 
 
 def resolve_encoder(encoder: SmartEncoder | str) -> SmartEncoder:
-    """Accept a :class:`SmartEncoder` or a model name / path / alias."""
+    """Accept a :class:`SmartEncoder` (or an object with the same ``describe``/``encode_*``/``token_dim``
+    interface) or a model name / path / alias."""
     if isinstance(encoder, SmartEncoder):
         return encoder
+    if all(hasattr(encoder, a) for a in ("describe", "encode_queries", "encode_documents", "token_dim")):
+        return encoder  # type: ignore[return-value]
     if isinstance(encoder, str):
         return SmartEncoder(encoder)
     raise TypeError(f"encoder must be a SmartEncoder or a model name, got {type(encoder).__name__}")

@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import warnings
+
 import numpy as np
+import torch
 
 from smart_plugins.index.segment import Segment
 
@@ -30,15 +33,29 @@ def exact_pooled_scores(queries: np.ndarray, segments: Sequence[Segment]) -> np.
     [[0.6000000238418579, 0.800000011920929]]
     """
     total = sum(len(s.pooled) for s in segments)
-    out = np.empty((len(queries), total), dtype=np.float32)
+    out = torch.empty((len(queries), total), dtype=torch.float32)
+    q = torch.from_numpy(np.ascontiguousarray(queries, dtype=np.float32))
     base = 0
     for segment in segments:
         pooled = segment.pooled
         for start in range(0, len(pooled), _BLOCK_ROWS):
-            block = np.asarray(pooled[start : start + _BLOCK_ROWS], dtype=np.float32)
-            out[:, base + start : base + start + len(block)] = queries @ block.T
+            block = readonly_tensor(pooled[start : start + _BLOCK_ROWS])
+            torch.matmul(q, block.T, out=out[:, base + start : base + start + len(block)])
         base += len(pooled)
-    return out
+    return out.numpy()
+
+
+def readonly_tensor(array: np.ndarray) -> torch.Tensor:
+    """A tensor view of a read-only (memory-mapped) float32 array, without copying it.
+
+    The tensor is only ever read; torch warns about non-writable arrays, which is silenced here.
+    """
+    array = np.asarray(array)
+    if array.dtype != np.float32:
+        array = array.astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.from_numpy(array)
 
 
 class HnswFirstStage:
