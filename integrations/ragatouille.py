@@ -155,10 +155,14 @@ class SmartRAG:
         if self.model_index is not None:
             self.model_index.close()
         built = SmartIndex.create(staging / "index", self.encoder, **options)
-        if bsize:
-            self.encoder.batch_size = bsize
-        built.add(texts, ids=ids, metadata=metas)
-        built.close()
+        batch_size = self.encoder.batch_size
+        try:
+            if isinstance(bsize, int) and bsize > 0:
+                self.encoder.batch_size = bsize
+            built.add(texts, ids=ids, metadata=metas)
+        finally:
+            self.encoder.batch_size = batch_size
+            built.close()
         _swap_in(staging / "index", target)
         shutil.rmtree(staging, ignore_errors=True)
         self.model_index, self.index_path = SmartIndex.open(target, self.encoder), target
