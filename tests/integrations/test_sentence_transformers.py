@@ -102,3 +102,15 @@ def test_bad_saved_config_is_reported(tiny_model_dir, tmp_path):
         SmartSentenceTransformer(str(folder), device="cpu")
     with pytest.raises(ValueError, match="POOL:LATE"):
         SmartSentenceTransformer(str(tiny_model_dir), device="cpu", weights="oops")
+
+
+def test_index_built_with_the_wrapper_reopens_with_a_plain_encoder(smart_model, tiny_model_dir, tmp_path):
+    from smart_plugins.index import SmartIndex
+
+    with SmartIndex.create(tmp_path / "idx", smart_model.smart_encoder) as index:
+        index.add(TEXTS, ids=["a", "b", "c"])
+        expected = [h.id for h in index.search("red star label", k=3)]
+    with SmartIndex.open(tmp_path / "idx") as reopened:  # encoder rebuilt from the recorded config
+        assert [h.id for h in reopened.search("red star label", k=3)] == expected
+    with SmartIndex.open(tmp_path / "idx", SmartEncoder(str(tiny_model_dir), device="cpu")) as again:
+        assert len(again) == 3
