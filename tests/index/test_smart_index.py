@@ -277,3 +277,17 @@ def test_add_encoded_and_search_encoded_match_text_paths(tmp_path, tiny_encoder,
         assert idx.search_encoded(tiny_encoder.encode_queries(queries), k=4) == idx.search(queries, k=4)
         with pytest.raises(ValueError, match="encoded holds 8 texts but 1"):
             idx.add_encoded(tiny_encoder.encode_documents(texts), ["one"])
+
+
+def test_two_writers_on_one_folder_keep_both_commits(tmp_path, tiny_encoder):
+    path = tmp_path / "idx"
+    first = SmartIndex.create(path, tiny_encoder, compression="fp16")
+    second = SmartIndex.open(path, tiny_encoder)
+    first.add(["red star"], ids=["a"])
+    second.add(["blue moon"], ids=["b"])  # refreshes to the first writer's commit under the lock
+    first.delete("b")
+    with pytest.raises(ValueError, match="already in the index: 'a'"):
+        second.add(["again"], ids=["a"])
+    assert first.ids() == second.ids() == ["a"]
+    first.close()
+    second.close()
