@@ -244,7 +244,14 @@ class SmartIndex:
             self._reload()
             self._collect_garbage()  # files a killed writer left behind
             draft = copy.deepcopy(self._manifest)
-            yield draft
+            try:
+                yield draft
+            except BaseException:
+                # nothing was committed: drop in-memory state a failed change may have touched
+                # (e.g. a codec trained for it) and return to the committed version
+                self._codec, self._codec_file = None, None
+                self._reload(force=True)
+                raise
 
     def _commit(self, draft: dict[str, Any]) -> None:
         """Switch the manifest to ``draft`` (must be called inside :meth:`_writing`)."""

@@ -291,3 +291,22 @@ def test_two_writers_on_one_folder_keep_both_commits(tmp_path, tiny_encoder):
     assert first.ids() == second.ids() == ["a"]
     first.close()
     second.close()
+
+
+def test_failed_add_leaves_no_trace(tmp_path, tiny_encoder, monkeypatch):
+    import smart_plugins.index.smart_index as module
+
+    path = tmp_path / "idx"
+    with SmartIndex.create(path, tiny_encoder, compression="residual-2") as idx:
+        def broken(*args, **kwargs):
+            raise OSError("disk full")
+
+        monkeypatch.setattr(module, "write_segment", broken)
+        with pytest.raises(OSError, match="disk full"):
+            idx.add(["red star"], ids=["a"])  # the codec was trained for this add, then the write failed
+        monkeypatch.undo()
+        assert len(idx) == 0 and idx.version == 0
+        idx.add(["blue moon code"], ids=["b"])  # trains and persists the codec for real
+    with SmartIndex.open(path, tiny_encoder) as again:
+        assert again.info()["codec"]["n_centroids"] >= 1
+        assert again.search("blue moon", k=1)[0].id == "b"
