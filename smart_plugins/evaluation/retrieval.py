@@ -115,11 +115,19 @@ def score_candidates(
     late = torch.empty_like(pooled)
     for q in tqdm(range(len(queries)), desc="MaxSim rerank", unit="query", disable=not show_progress):
         q_tokens = queries.token_vectors(q)
-        cand = docs.select(candidates[q])
-        late[q] = maxsim(
-            q_tokens, torch.tensor([0, q_tokens.shape[0]]), cand.tokens, cand.offsets, compute_dtype=compute_dtype
-        )[0]
+        cand_tokens, cand_offsets = _gather(docs, candidates[q])
+        late[q] = maxsim(q_tokens, torch.tensor([0, q_tokens.shape[0]]), cand_tokens, cand_offsets, compute_dtype=compute_dtype)[0]
     return CandidateScores(candidates=candidates, pooled=pooled, late=late, exhaustive=False)
+
+
+def _gather(docs: EncodedTexts, rows: Tensor) -> tuple[Tensor, Tensor]:
+    """Packed token vectors of documents ``rows`` (only the vectors: ids and positions are not needed)."""
+    starts, lengths = docs.offsets[:-1][rows], docs.offsets[1:][rows] - docs.offsets[:-1][rows]
+    offsets = torch.zeros(len(rows) + 1, dtype=torch.int64)
+    offsets[1:] = torch.cumsum(lengths, 0)
+    segment = torch.repeat_interleave(torch.arange(len(rows)), lengths)
+    index = starts[segment] + torch.arange(int(offsets[-1])) - offsets[:-1][segment]
+    return torch.index_select(docs.tokens, 0, index.to(docs.tokens.device)), offsets
 
 
 def _score_all(
