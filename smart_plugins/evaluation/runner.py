@@ -19,7 +19,7 @@ from smart_plugins.evaluation.encoding import encode_cached
 from smart_plugins.evaluation.fusion import FUSIONS, FusionPolicy
 from smart_plugins.evaluation.metrics import DEFAULT_METRICS, evaluate_run
 from smart_plugins.evaluation.retrieval import CandidateScores, score_candidates
-from smart_plugins.evaluation.tuning import DEFAULT_TUNING_GRID, TunedWeights, sweep, tune_weights
+from smart_plugins.evaluation.tuning import DEFAULT_TUNING_GRID, SweepPoint, TunedWeights, sweep, tune_weights
 from smart_plugins.scoring import ScoreWeights
 
 logger = logging.getLogger(__name__)
@@ -123,9 +123,10 @@ def run_evaluation(dataset_dir: str | Path, encoder: SmartEncoder | None, config
         timing["rank_and_metrics_s"] = time.perf_counter() - tick
         if config.tune_lambda:
             tick = time.perf_counter()
-            tuned = tune_on_split(dataset_dir, encoder, config, cache)
+            tuned, curve = tune_on_split(dataset_dir, encoder, config, cache)
             timing["tune_s"] = time.perf_counter() - tick
             report["tuned"] = tuned.as_dict()
+            report["tuning_curve"] = [p.as_dict() for p in curve]
             config = _with_tuned(config, tuned)
         if config.tuned is not None:
             run = scores.run(data.query_ids, data.doc_ids, config.tuned.weights, config.depth, config.tuned.fusion)  # type: ignore[arg-type]
@@ -140,17 +141,18 @@ def run_evaluation(dataset_dir: str | Path, encoder: SmartEncoder | None, config
     return report
 
 
-def tune_on_split(dataset_dir: str | Path, encoder: SmartEncoder, config: EvalConfig, cache: EncodedCache | None) -> TunedWeights:
-    """Fit λ on ``config.tune_split`` (never the reported split)."""
+def tune_on_split(
+    dataset_dir: str | Path, encoder: SmartEncoder, config: EvalConfig, cache: EncodedCache | None
+) -> tuple[TunedWeights, list[SweepPoint]]:
+    """Fit λ on ``config.tune_split`` (never the reported split); also returns the metric along the grid."""
     data = load_beir(dataset_dir, config.tune_split, max_queries=config.tune_max_queries)
     docs, _ = encode_cached(encoder, data.doc_texts, "document", cache, show_progress=config.show_progress)
     queries, _ = encode_cached(encoder, data.query_texts, "query", cache, show_progress=config.show_progress)
     scores = score_candidates(queries, docs, config.k, compute_dtype=config.compute_dtype, show_progress=config.show_progress)
     provenance = {"dataset": data.name, "split": config.tune_split, "first_stage_k": config.k, "model": encoder.describe()["model"]}
-    tuned, _ = tune_weights(
+    return tune_weights(
         scores, data.query_ids, data.doc_ids, data.qrels, fusion=config.fusion, grid=config.tune_grid, depth=config.depth, provenance=provenance
     )
-    return tuned
 
 
 def _dense_modes(report: dict[str, Any], scores: CandidateScores, data: BeirDataset, config: EvalConfig) -> None:

@@ -53,6 +53,7 @@ def test_sweep_plot_tune_and_weights_file(tiny_beir, tiny_model_dir, tmp_path, c
     assert points[0]["ndcg@10"] == report["modes"]["pooled"]["ndcg@10"]
     assert points[-1]["ndcg@10"] == report["modes"]["late"]["ndcg@10"]
     assert report["tuned"]["provenance"]["split"] == "train"
+    assert len(report["tuning_curve"]) == 14 and max(p["ndcg@10"] for p in report["tuning_curve"]) == report["tuned"]["provenance"]["value"]
     assert (tmp_path / "l.png").read_bytes()[:4] == b"\x89PNG"
     saved = json.loads(weights.read_text())
     assert saved == report["tuned"]
