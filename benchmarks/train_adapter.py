@@ -149,7 +149,11 @@ def main(argv: list[str] | None = None) -> int:
                 "task": task, "method": f"hybrid + adapter D={dim}", "token_dim": trained.token_dim,
                 "bytes_per_token_fp16": 2 * trained.token_dim, "train_pairs": report.pairs, "epochs": args.epochs,
                 "train_seconds": round(report.train_seconds, 1),
-                "train_text_encode_seconds_est": round(train_q_s + doc_s * len({p.positive for p in pairs}) / len(test.doc_texts), 1),
+                # backbone pass over the training texts; None when the encodings came from the cache
+                "train_text_encode_seconds_est": (
+                    round(train_q_s + doc_s * len({p.positive for p in pairs}) / len(test.doc_texts), 1)
+                    if train_q_s and doc_s else None
+                ),
                 "epoch_losses": [round(x, 4) for x in report.epoch_losses],
                 **evaluate(two_stage(q_adapted, project(adapter, docs), hybrid, args.depth), test.query_ids, test.doc_ids, test.qrels),
             }
