@@ -33,7 +33,8 @@ def main() -> None:
             print(f"| {name} | {mode}{gap} | {weights} | {cells} |")
         r = report["retrieval"]
         if not r.get("exhaustive"):
-            print(f"| {name} | first stage: pooled recall@{r['k']} = {r[f'first_stage_recall@{r['k']}']:.3f} | | | | |")
+            recall = r["first_stage_recall@" + str(r["k"])]
+            print(f"| {name} | first stage: pooled recall@{r['k']} = {recall:.3f} | | | | |")
     if args.plot:
         sweeps = {r["dataset"]["name"]: r["lambda_sweep"]["points"] for r in reports if "lambda_sweep" in r}
         print("plot:", plot_sweeps(sweeps, args.plot, title="MiniLM: nDCG@10 (test) against λ_late/λ_pool"))
