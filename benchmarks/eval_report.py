@@ -19,7 +19,8 @@ def main() -> None:
     parser.add_argument("reports", nargs="+")
     parser.add_argument("--plot")
     args = parser.parse_args()
-    reports = [json.loads(Path(p).read_text()) for p in args.reports if not Path(p).name.startswith("weights-")]
+    loaded = [json.loads(Path(p).read_text()) for p in args.reports]
+    reports = [r for r in loaded if isinstance(r, dict) and "modes" in r and "dataset" in r]  # skip weights/policy files
     print("| task | mode | λ pool:late | " + " | ".join(COLUMNS) + " |")
     print("|---|---|---|" + "---:|" * len(COLUMNS))
     for report in reports:
