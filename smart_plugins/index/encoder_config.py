@@ -57,12 +57,11 @@ def check_encoder(recorded: dict[str, Any], encoder: SmartEncoder) -> None:
 def rebuild_encoder(recorded: dict[str, Any], **kwargs: Any) -> SmartEncoder:
     """Recreate the encoder an index recorded (model name, pooling, token policy).
 
-    ``kwargs`` go to :class:`SmartEncoder` (e.g. ``device``, ``batch_size``). Raises ValueError when it cannot be rebuilt exactly (e.g. an adapter or an in-memory model):
-    pass the encoder to ``SmartIndex.open`` then.
+    ``kwargs`` go to :class:`SmartEncoder` (e.g. ``device``, ``batch_size``). Raises ValueError when it cannot be rebuilt exactly (an in-memory model, or a saved
+    model whose token adapter no longer matches the recorded fingerprint): pass the encoder to
+    ``SmartIndex.open`` then.
     """
     model = recorded.get("model")
-    if recorded.get("adapter") is not None:
-        raise ValueError("this index was built with a token adapter; pass the adapted encoder to SmartIndex.open")
     if not isinstance(model, str) or model == "SentenceTransformer":
         raise ValueError(f"the index records no reloadable model name ({model!r}); pass the encoder to SmartIndex.open")
     policy = TokenPolicy.from_description(recorded.get("token_policy") or {})

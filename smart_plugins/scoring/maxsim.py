@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -77,9 +78,21 @@ def maxsim(
     for first, last in _doc_chunks(doc_offsets, max(1, max_elements // queries.shape[0])):
         chunk = doc_tokens[int(doc_offsets[first]) : int(doc_offsets[last])].to(dtype)
         sims = chunk @ queries.T  # (chunk tokens, Tq): the fast orientation on CPU
-        best = torch.segment_reduce(sims, "max", lengths=doc_lengths[first:last], axis=0).float()
+        best = _segment_max(sims, doc_offsets[first : last + 1] - doc_offsets[first], doc_lengths[first:last])
         out[:, first:last] = (best @ averaging).T if averaging is not None else best.mean(dim=1)
     return out
+
+
+def _segment_max(sims: Tensor, local_offsets: Tensor, lengths: Tensor) -> Tensor:
+    """Row-segment maxima of ``sims`` as float32: ``(segments, Tq)``.
+
+    On CPU without autograd, numpy's ``maximum.reduceat`` is about 3x faster than
+    ``torch.segment_reduce``; segments are never empty (checked by the caller).
+    """
+    if sims.device.type == "cpu" and not (sims.requires_grad and torch.is_grad_enabled()):
+        values = sims.detach().float().numpy()
+        return torch.from_numpy(np.maximum.reduceat(values, local_offsets[:-1].cpu().numpy(), axis=0))
+    return torch.segment_reduce(sims, "max", lengths=lengths, axis=0).float()
 
 
 def _default_compute_dtype(tokens: Tensor) -> torch.dtype:
