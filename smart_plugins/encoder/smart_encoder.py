@@ -232,11 +232,14 @@ class SmartEncoder:
         order = sorted(range(len(pieces)), key=lambda i: -len(pieces[i].text))
         if show_progress_bar is None:
             show_progress_bar = len(pieces) > 8 * batch_size and logger.getEffectiveLevel() <= logging.WARNING
-        outputs: list[tuple[Tensor, list[Tensor], list[Tensor], list[Tensor]]] = []
+        outputs: list[tuple[Tensor, list[Tensor], list[Tensor], list[Tensor], Tensor]] = []
         batches = range(0, len(order), batch_size)
         for start in tqdm(batches, desc="Encoding", unit="batch", disable=not show_progress_bar):
             batch = [pieces[i] for i in order[start : start + batch_size]]
             outputs.append(self._forward([p.text for p in batch], prompt, kind))
+        if self.truncation == "warn":
+            filled = (torch.cat([o[4] for o in outputs]) >= self.max_length).nonzero().flatten().tolist()
+            self._warn_if_truncated(items, prompt, [pieces[order[i]].text_index for i in filled])
         pooled_sorted = torch.cat([o[0] for o in outputs])
         vecs_sorted = [v for o in outputs for v in o[1]]
         ids_sorted = [v for o in outputs for v in o[2]]
@@ -274,30 +277,24 @@ class SmartEncoder:
         """One piece per text; long texts become windows (``chunk``) or are reported (``warn``)."""
         prefix = prompt or ""
         limit = self.max_length
-        # Every token covers at least one character, so only texts at least this long can overflow:
-        # short texts (queries, most passages) are never tokenised twice.
+        whole = [_Piece(i, t) for i, t in enumerate(texts)]
+        if self.truncation == "warn":
+            return whole  # overflow is detected after the forward pass (rows that filled the limit)
+        # Every token covers at least one character, so only texts at least this long can overflow.
         suspects = [i for i, t in enumerate(texts) if len(prefix) + len(t) > limit - 2]
         if not suspects:
-            return [_Piece(i, t) for i, t in enumerate(texts)]
+            return whole
         encoded = self.tokenizer(
             [prefix + texts[i] for i in suspects],
             add_special_tokens=True,
             truncation=False,
-            return_offsets_mapping=self.truncation == "chunk",
+            return_offsets_mapping=True,
             verbose=False,
         )
-        spans_of = dict(zip(suspects, encoded["offset_mapping"])) if self.truncation == "chunk" else {}
+        spans_of = dict(zip(suspects, encoded["offset_mapping"]))
         too_long = [i for i, ids in zip(suspects, encoded["input_ids"]) if len(ids) > limit]
         if not too_long:
-            return [_Piece(i, t) for i, t in enumerate(texts)]
-        if self.truncation == "warn":
-            shown = ", ".join(str(i) for i in too_long[:10]) + (" ..." if len(too_long) > 10 else "")
-            warnings.warn(
-                f"{len(too_long)} text(s) exceed the model's max length of {limit} tokens and were truncated "
-                f"(positions {shown}); pass truncation='chunk' to keep every token.",
-                stacklevel=3,
-            )
-            return [_Piece(i, t) for i, t in enumerate(texts)]
+            return whole
         pieces: list[_Piece] = []
         long_set = set(too_long)
         for i, text in enumerate(texts):
@@ -306,6 +303,23 @@ class SmartEncoder:
                 continue
             pieces.extend(self._windows(i, text, spans_of[i], len(prefix), limit))
         return pieces
+
+    def _warn_if_truncated(self, texts: list[str], prompt: str | None, candidates: list[int]) -> None:
+        """Warn about the texts among ``candidates`` (rows that filled the limit) that really overflowed."""
+        if not candidates:
+            return
+        prefix = prompt or ""
+        encoded = self.tokenizer(
+            [prefix + texts[i] for i in candidates], add_special_tokens=True, truncation=False, verbose=False
+        )
+        too_long = sorted(i for i, ids in zip(candidates, encoded["input_ids"]) if len(ids) > self.max_length)
+        if too_long:
+            shown = ", ".join(str(i) for i in too_long[:10]) + (" ..." if len(too_long) > 10 else "")
+            warnings.warn(
+                f"{len(too_long)} text(s) exceed the model's max length of {self.max_length} tokens and were truncated "
+                f"(positions {shown}); pass truncation='chunk' to keep every token.",
+                stacklevel=4,
+            )
 
     def _windows(self, index: int, text: str, spans: list[tuple[int, int]], prefix_chars: int, limit: int) -> Iterator[_Piece]:
         """Split one long text at token boundaries into windows that fit the model."""
@@ -343,7 +357,7 @@ class SmartEncoder:
     @torch.inference_mode()
     def _forward(
         self, texts: list[str], prompt: str | None, kind: TextKind | None
-    ) -> tuple[Tensor, list[Tensor], list[Tensor], list[Tensor]]:
+    ) -> tuple[Tensor, list[Tensor], list[Tensor], list[Tensor], Tensor]:
         extra = {"task": kind} if kind and "task" in self.model.get_model_kwargs() else {}
         features = self.model.preprocess(texts, prompt=prompt, **extra)
         prompt_length = features.get("prompt_length") if not self.token_policy.keep_prompt_tokens else None
@@ -370,6 +384,7 @@ class SmartEncoder:
             list(vectors.split(counts)),
             list(input_ids[keep].to(torch.int64).cpu().split(counts)),
             list(position_in_text[keep].cpu().split(counts)),
+            attention_mask.sum(dim=1).cpu(),
         )
 
 
