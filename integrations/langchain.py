@@ -12,19 +12,26 @@ Needs ``langchain-core`` (extra ``smart-plugins[langchain]``); imported only by 
 from __future__ import annotations
 
 import asyncio
-
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun, Callbacks
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForRetrieverRun,
+    CallbackManagerForRetrieverRun,
+    Callbacks,
+)
 from langchain_core.documents import BaseDocumentCompressor, Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from smart_plugins.integrations._common import as_encoder, as_weights, check_k
+from smart_plugins.integrations._index_source import (
+    hit_scores,
+    resolve_index,
+    tie_lifetime,
+)
 
 from smart_plugins.encoder import SmartEncoder
-from smart_plugins.integrations._common import as_encoder, as_weights, check_k
-from smart_plugins.integrations._index_source import hit_scores, resolve_index, tie_lifetime
 from smart_plugins.rerank import rerank_texts
 from smart_plugins.scoring import ScoreWeights
 

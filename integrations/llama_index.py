@@ -22,10 +22,21 @@ from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
-from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, QueryBundle, TextNode
-
+from llama_index.core.schema import (
+    BaseNode,
+    MetadataMode,
+    NodeWithScore,
+    QueryBundle,
+    TextNode,
+)
 from smart_plugins.integrations._common import as_encoder, as_weights, check_k
-from smart_plugins.integrations._index_source import _BUILT, is_temporary, resolve_index, tie_lifetime
+from smart_plugins.integrations._index_source import (
+    _BUILT,
+    is_temporary,
+    resolve_index,
+    tie_lifetime,
+)
+
 from smart_plugins.rerank import rerank_texts
 from smart_plugins.scoring import ScoreWeights
 

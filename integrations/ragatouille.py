@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from smart_plugins.integrations._common import as_encoder, as_weights, check_k
 
 from smart_plugins.encoder import EncodedTexts, SmartEncoder
 from smart_plugins.encoder.inputs import validate_texts
-from smart_plugins.integrations._common import as_encoder, as_weights, check_k
 from smart_plugins.scoring import ScoreWeights, smart_scores
 
 DEFAULT_INDEX_ROOT = ".smart_plugins"

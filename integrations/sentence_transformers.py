@@ -23,16 +23,16 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from sentence_transformers import SentenceTransformer
+from smart_plugins.integrations._common import WeightsLike, as_weights
 from torch import Tensor
 
+from smart_plugins.atomic import atomic_write_text
 from smart_plugins.encoder import EncodedTexts, SmartEncoder, TokenPolicy
-from smart_plugins.integrations._common import WeightsLike, as_weights
 from smart_plugins.models import resolve_model_name
 from smart_plugins.rerank import RankedText, rerank_texts
 from smart_plugins.scoring import ScoreWeights, SmartScores, smart_scores
@@ -204,17 +204,7 @@ def read_smart_config(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def _write_json_atomic(target: Path, data: Any) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(data, out, indent=2, sort_keys=True)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(target, json.dumps(data, indent=2, sort_keys=True))
 
 
 __all__ = ["SMART_CONFIG_FILE", "SmartSentenceTransformer", "read_smart_config"]

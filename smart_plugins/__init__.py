@@ -13,7 +13,14 @@ False
 
 from smart_plugins.encoder import EncodedTexts, SmartEncoder, TokenPolicy
 from smart_plugins.models import resolve_model_name
-from smart_plugins.scoring import ScoreWeights, SmartScorer, SmartScores, late_scores, pooled_scores, smart_scores
+from smart_plugins.scoring import (
+    ScoreWeights,
+    SmartScorer,
+    SmartScores,
+    late_scores,
+    pooled_scores,
+    smart_scores,
+)
 
 __version__ = "0.1.0"
 

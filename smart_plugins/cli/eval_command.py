@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from smart_plugins.atomic import atomic_write_json
 
 DEFAULT_LAMBDAS = "0,0.125,0.25,0.5,1,2,4,8,inf"
 
@@ -82,7 +81,12 @@ def run_eval(args: argparse.Namespace) -> int:
 
     from smart_plugins.evaluation.metrics import parse_metrics
     from smart_plugins.evaluation.plot import plot_sweeps
-    from smart_plugins.evaluation.runner import EvalConfig, format_sweep, format_table, run_evaluation
+    from smart_plugins.evaluation.runner import (
+        EvalConfig,
+        format_sweep,
+        format_table,
+        run_evaluation,
+    )
     from smart_plugins.evaluation.tuning import TunedWeights, parse_lambdas
     from smart_plugins.scoring import ScoreWeights
 
@@ -153,13 +157,4 @@ def _summary(report: dict[str, Any]) -> str:
 
 
 def _write_json(report: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(report, handle, indent=2)
-            handle.write("\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write_json(path, report)

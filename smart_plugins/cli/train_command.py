@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from pathlib import Path
+
+from smart_plugins.atomic import atomic_write_json
 
 #: File written next to the saved model: what was trained, how, and how long it took.
 REPORT_FILE = "smart_training.json"
@@ -45,7 +45,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from smart_plugins.scoring import ScoreWeights
-    from smart_plugins.training import AdapterTrainingConfig, LinearSchedule, load_pairs, save_model, train_adapter
+    from smart_plugins.training import (
+        AdapterTrainingConfig,
+        LinearSchedule,
+        load_pairs,
+        save_model,
+        train_adapter,
+    )
 
     out = Path(args.out)
     if out.exists() and not args.overwrite and (not out.is_dir() or any(out.iterdir())):
@@ -73,11 +79,4 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf8") as handle:
-            json.dump(data, handle, indent=1)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write_json(path, data, indent=1)

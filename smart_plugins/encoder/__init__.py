@@ -2,7 +2,11 @@
 
 from smart_plugins.encoder.encoded import EncodedTexts
 from smart_plugins.encoder.inputs import validate_texts
-from smart_plugins.encoder.smart_encoder import ADAPTED_TOKENS_KEY, SmartEncoder, default_device
+from smart_plugins.encoder.smart_encoder import (
+    ADAPTED_TOKENS_KEY,
+    SmartEncoder,
+    default_device,
+)
 from smart_plugins.encoder.token_policy import TokenPolicy, kept_token_mask
 
 __all__ = [

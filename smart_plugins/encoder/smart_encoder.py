@@ -104,7 +104,9 @@ class SmartEncoder:
         else:
             self.model_name = str(model)
             path = resolve_model_name(str(model))
-            from smart_plugins.training.loading import load_sentence_transformer  # resolves saved token adapters
+            from smart_plugins.training.loading import (
+                load_sentence_transformer,  # resolves saved token adapters
+            )
 
             self.model = load_sentence_transformer(path, device=str(device), **(model_kwargs or {}))
         if dtype is not None:
@@ -135,7 +137,11 @@ class SmartEncoder:
         >>> enc.pooling_mode
         'cls'
         """
-        from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+        from sentence_transformers.sentence_transformer.modules import (
+            Normalize,
+            Pooling,
+            Transformer,
+        )
 
         path = resolve_model_name(model_name_or_path)
         transformer = Transformer(path, max_seq_length=max_seq_length)

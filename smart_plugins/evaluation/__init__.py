@@ -14,11 +14,20 @@ from smart_plugins.evaluation.bm25 import bm25_run
 from smart_plugins.evaluation.cache import EncodedCache
 from smart_plugins.evaluation.dataset import BeirDataset, load_beir
 from smart_plugins.evaluation.fusion import fuse
-from smart_plugins.evaluation.metrics import DEFAULT_METRICS, evaluate_run, parse_metrics
+from smart_plugins.evaluation.metrics import (
+    DEFAULT_METRICS,
+    evaluate_run,
+    parse_metrics,
+)
 from smart_plugins.evaluation.retrieval import CandidateScores, score_candidates
 from smart_plugins.evaluation.runner import EvalConfig, run_evaluation
 from smart_plugins.evaluation.toy import make_toy_task, write_toy_task
-from smart_plugins.evaluation.tuning import TunedWeights, parse_lambdas, sweep, tune_weights
+from smart_plugins.evaluation.tuning import (
+    TunedWeights,
+    parse_lambdas,
+    sweep,
+    tune_weights,
+)
 
 __all__ = [
     "DEFAULT_METRICS",

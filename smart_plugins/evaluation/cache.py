@@ -11,7 +11,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 from filelock import FileLock
 from safetensors.torch import load_file, save_file
 
+from smart_plugins.atomic import atomic_output
 from smart_plugins.encoder import EncodedTexts
 
 logger = logging.getLogger(__name__)
@@ -87,14 +87,8 @@ class EncodedCache:
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.path(key)
         tensors = {name: getattr(encoded, name).contiguous().cpu() for name in _TENSORS}
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{key}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            save_file(tensors, tmp, metadata=metadata or {})
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with atomic_output(path) as tmp:
+            save_file(tensors, str(tmp), metadata=metadata or {})
         return path
 
     def get_or_encode(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-import torch
+import torch  # noqa: F401 (used by the doctest)
 from torch import Tensor
 
 from smart_plugins.scoring import ScoreWeights

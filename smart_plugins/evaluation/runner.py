@@ -19,7 +19,13 @@ from smart_plugins.evaluation.encoding import encode_cached
 from smart_plugins.evaluation.fusion import FUSIONS, FusionPolicy
 from smart_plugins.evaluation.metrics import DEFAULT_METRICS, evaluate_run
 from smart_plugins.evaluation.retrieval import CandidateScores, score_candidates
-from smart_plugins.evaluation.tuning import DEFAULT_TUNING_GRID, SweepPoint, TunedWeights, sweep, tune_weights
+from smart_plugins.evaluation.tuning import (
+    DEFAULT_TUNING_GRID,
+    SweepPoint,
+    TunedWeights,
+    sweep,
+    tune_weights,
+)
 from smart_plugins.scoring import ScoreWeights
 
 logger = logging.getLogger(__name__)

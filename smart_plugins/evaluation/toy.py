@@ -11,11 +11,11 @@ documents.
 from __future__ import annotations
 
 import json
-import os
 import random
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from smart_plugins.atomic import atomic_write_text
 
 COLORS = ("red", "blue", "green", "yellow", "purple", "orange", "black", "white", "pink", "brown", "grey", "silver")
 SHAPES = ("star", "circle", "square", "triangle", "arrow", "cross", "diamond", "heart", "moon", "ring", "hexagon", "spiral")
@@ -132,12 +132,4 @@ def write_toy_task(
     return root
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+_atomic_write = atomic_write_text

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from smart_plugins.atomic import atomic_write_json
 from smart_plugins.evaluation.fusion import FUSIONS, FusionPolicy
 from smart_plugins.evaluation.metrics import Qrels, evaluate_run
 from smart_plugins.evaluation.retrieval import CandidateScores
@@ -135,16 +134,7 @@ class TunedWeights:
     def save(self, path: str | Path) -> Path:
         """Write the JSON file atomically."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(self.as_dict(), handle, indent=2)
-                handle.write("\n")
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        atomic_write_json(path, self.as_dict())
         return path
 
     @classmethod

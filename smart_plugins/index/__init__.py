@@ -9,9 +9,18 @@ Modules: ``storage`` (atomic, checksummed files), ``manifest`` (the versioned co
 768
 """
 
-from smart_plugins.index.codecs import CODEC_NAMES, ResidualCodec, TokenCodec, make_codec
+from smart_plugins.index.codecs import (
+    CODEC_NAMES,
+    ResidualCodec,
+    TokenCodec,
+    make_codec,
+)
 from smart_plugins.index.results import Evidence, IndexedDocument, SearchHit, TokenMatch
-from smart_plugins.index.smart_index import DEFAULT_COMPRESSION, ReadOnlyIndexError, SmartIndex
+from smart_plugins.index.smart_index import (
+    DEFAULT_COMPRESSION,
+    ReadOnlyIndexError,
+    SmartIndex,
+)
 from smart_plugins.index.storage import IndexCorruptedError
 
 __all__ = [

@@ -7,10 +7,9 @@ memory-mapped file in row blocks.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
-
-import warnings
 
 import numpy as np
 import torch

@@ -24,7 +24,13 @@ from typing import Any
 import numpy as np
 
 from smart_plugins.index.codecs import TokenCodec
-from smart_plugins.index.storage import IndexCorruptedError, load_npy, verify_file, write_fsynced, write_npy
+from smart_plugins.index.storage import (
+    IndexCorruptedError,
+    load_npy,
+    verify_file,
+    write_fsynced,
+    write_npy,
+)
 
 TOKEN_PREFIX = "tok_"
 #: Files verified in this process: (path, sha256, size, mtime_ns). Immutable files need one check.

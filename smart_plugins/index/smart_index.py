@@ -20,10 +20,25 @@ from filelock import FileLock
 from smart_plugins.encoder import EncodedTexts, SmartEncoder
 from smart_plugins.encoder.inputs import validate_texts
 from smart_plugins.index.codecs import TokenCodec, make_codec
-from smart_plugins.index.encoder_config import check_encoder, rebuild_encoder, resolve_encoder
+from smart_plugins.index.encoder_config import (
+    check_encoder,
+    rebuild_encoder,
+    resolve_encoder,
+)
 from smart_plugins.index.evidence import token_matches
-from smart_plugins.index.first_stage import FIRST_STAGES, HnswFirstStage, exact_pooled_scores
-from smart_plugins.index.manifest import LOCK_NAME, MANIFEST_NAME, SEGMENTS_DIR, new_manifest, read_manifest, write_manifest
+from smart_plugins.index.first_stage import (
+    FIRST_STAGES,
+    HnswFirstStage,
+    exact_pooled_scores,
+)
+from smart_plugins.index.manifest import (
+    LOCK_NAME,
+    MANIFEST_NAME,
+    SEGMENTS_DIR,
+    new_manifest,
+    read_manifest,
+    write_manifest,
+)
 from smart_plugins.index.results import Evidence, IndexedDocument, SearchHit
 from smart_plugins.index.segment import Segment, write_segment, write_tombstones
 from smart_plugins.index.storage import IndexCorruptedError, verify_file, write_fsynced

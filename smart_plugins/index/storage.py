@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from smart_plugins.atomic import atomic_output, atomic_write_bytes, fsync_dir  # noqa: F401 (re-exported)
 
 _HASH_BLOCK = 1 << 22
 
@@ -40,38 +41,8 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def fsync_dir(path: Path) -> None:
-    """fsync a folder so renames and new entries in it are durable."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file, fsync, rename, fsync folder)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-
-
 def atomic_write_json(path: Path, value: Any) -> None:
-    """Atomically write ``value`` as indented JSON."""
+    """Atomically write ``value`` as indented JSON with sorted keys (stable manifests)."""
     atomic_write_bytes(path, (json.dumps(value, indent=1, sort_keys=True) + "\n").encode())
 
 

@@ -10,9 +10,23 @@ from smart_plugins.training.adapter import TokenAdapter, attach_adapter, find_ad
 from smart_plugins.training.cache import TokenStateCache
 from smart_plugins.training.data import TrainingPair, load_pairs, unique_texts
 from smart_plugins.training.loading import load_sentence_transformer
-from smart_plugins.training.losses import LinearSchedule, SmartHybridLoss, SmartObjective, info_nce
-from smart_plugins.training.st_trainer import ScheduleCallback, fit_with_sentence_transformers, freeze_backbone
-from smart_plugins.training.trainer import AdapterTrainingConfig, TrainingReport, save_model, train_adapter
+from smart_plugins.training.losses import (
+    LinearSchedule,
+    SmartHybridLoss,
+    SmartObjective,
+    info_nce,
+)
+from smart_plugins.training.st_trainer import (
+    ScheduleCallback,
+    fit_with_sentence_transformers,
+    freeze_backbone,
+)
+from smart_plugins.training.trainer import (
+    AdapterTrainingConfig,
+    TrainingReport,
+    save_model,
+    train_adapter,
+)
 
 __all__ = [
     "AdapterTrainingConfig",

@@ -11,8 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +19,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
+from smart_plugins.atomic import atomic_output
 from smart_plugins.encoder import EncodedTexts, SmartEncoder
 
 logger = logging.getLogger(__name__)
@@ -125,14 +124,8 @@ class TokenStateCache:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tensors = {f"{side}.{f}": getattr(enc, f).contiguous() for side, enc in (("q", self.queries), ("d", self.docs)) for f in _FIELDS}
-        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
-            save_file(tensors, tmp, metadata={"fingerprint": self.fingerprint})
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with atomic_output(path) as tmp:
+            save_file(tensors, str(tmp), metadata={"fingerprint": self.fingerprint})
 
     @classmethod
     def load(cls, path: str | Path, query_texts: Sequence[str], doc_texts: Sequence[str]) -> TokenStateCache:

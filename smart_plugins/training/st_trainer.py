@@ -106,7 +106,10 @@ def fit_with_sentence_transformers(
     >>> model = SentenceTransformer("minilm-path")  # doctest: +SKIP
     >>> trainer = fit_with_sentence_transformers(model, pairs)  # doctest: +SKIP
     """
-    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers import (
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+    )
 
     if len(pairs) < 2:
         raise ValueError(f"training needs at least 2 pairs, got {len(pairs)}")
