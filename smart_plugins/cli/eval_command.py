@@ -37,7 +37,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--lambdas", help=f"λ sweep: comma list of POOL:LATE pairs or λ_late/λ_pool ratios, 'inf' = late only (e.g. {DEFAULT_LAMBDAS})")
     p.add_argument("--tune-lambda", action="store_true", help="fit λ on --tune-split and report it as the 'tuned' mode")
     p.add_argument("--tune-split", default="train", help="split λ is fitted on (default: train)")
-    p.add_argument("--tune-max-queries", type=int, default=1000, help="queries of the tuning split used (default: 1000)")
+    p.add_argument("--tune-max-queries", type=int, default=None, help="queries of the tuning split used (default: all)")
     p.add_argument("--save-weights", help="write the tuned λ to this JSON file (pass it back with --weights-file)")
     p.add_argument("--metrics", help="comma list (default: ndcg@10,recall@10,recall@100,mrr@10; also recall@K, ndcg@K, mrr@K, p@1, success@1)")
     p.add_argument("--max-queries", type=int, help="evaluate only the first N judged queries (quick runs)")

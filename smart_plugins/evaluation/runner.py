@@ -56,7 +56,7 @@ class EvalConfig:
     tune_split: str = "train"
     tune_grid: Sequence[float] = DEFAULT_TUNING_GRID
     max_queries: int | None = None
-    tune_max_queries: int | None = 1000
+    tune_max_queries: int | None = None
     metrics: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_METRICS))
     cache_dir: str | Path | None = None
     use_cache: bool = True
