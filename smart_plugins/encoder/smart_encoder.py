@@ -249,7 +249,9 @@ class SmartEncoder:
         pooled_sorted = torch.cat([o[0] for o in outputs])
         vecs_sorted = [v for o in outputs for v in o[1]]
         ids_sorted = [v for o in outputs for v in o[2]]
-        pos_sorted = [v + pieces[order[i]].position_shift for i, v in enumerate(p for o in outputs for p in o[3])]
+        pos_sorted = [p for o in outputs for p in o[3]]
+        if len(pieces) != len(items):  # only chunk windows are shifted; whole texts keep their positions
+            pos_sorted = [v + pieces[order[i]].position_shift for i, v in enumerate(pos_sorted)]
         unsort = torch.empty(len(order), dtype=torch.int64)
         unsort[torch.tensor(order, dtype=torch.int64)] = torch.arange(len(order))
         pooled = pooled_sorted[unsort]
