@@ -1,38 +1,44 @@
 """Measure the trained token adapter against pooled and inference-only SMART, per task.
 
-For each BEIR task: train adapters (D = 384 and D = 128, backbone frozen, cached states) on the
-train split, save each model folder, reload it with ``SmartEncoder(folder)``, and evaluate on the
-test split with a two-stage search: pooled top-200, then exact rerank with the core scorer.
-nDCG@10 / R@10 / MRR@10 come from ir-measures.
+For each BEIR task the train split's queries are cut, seeded, into a training part and a held-out
+**tuning** slice (``--tune-share``, default 10 %). Adapters (each ``--dims`` value, backbone
+frozen, cached states) are trained on the training part's pairs, saved, and reloaded with
+``SmartEncoder(folder)``. Everything is then evaluated on the **test** split with the evaluation
+package's two-stage search (pooled top-``--depth``, exact rerank with the core MaxSim kernel;
+nDCG@10 / R@10 / MRR@10 from ir-measures). Each hybrid is reported twice:
 
-The base model's encodings of the corpus and of the queries come from the evaluation package's
-on-disk cache (``smart_plugins.evaluation``, shared with ``smart-plugins eval``), so the backbone
-runs once per text for everything here: the training state cache is those same encodings
-(train queries + the corpus rows of their positives). Each adapter is then applied to the base
-token states (it is a function of them); that shortcut is checked against a full
-``SmartEncoder(saved folder)`` encode of a sample of documents and of the test queries before
-anything is reported.
+* at the default λ = 1:1, and
+* at the λ chosen on the held-out tuning slice (``smart_plugins.evaluation.tune_weights``); the
+  inference-only hybrid is tuned on the same slice, so the two tuned rows compare like with like.
 
-    python benchmarks/train_adapter.py --tasks debian-siblings --max-pairs 4000 --out results.json
+The base model's encodings come from the evaluation package's on-disk cache (shared with
+``smart-plugins eval``), so the backbone runs once per text: the training state cache is those
+same encodings. Each adapter is then applied to the base token states (it is a function of them);
+that shortcut is checked against a full ``SmartEncoder(saved folder)`` encode of a sample of
+documents before anything is reported.
+
+    python benchmarks/train_adapter.py --tasks debian-siblings --out results.json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 import time
 from pathlib import Path
 
-import ir_measures
 import torch
-from ir_measures import RR, R, nDCG
 
 from smart_plugins.encoder import EncodedTexts, SmartEncoder
 from smart_plugins.evaluation.cache import EncodedCache
 from smart_plugins.evaluation.dataset import load_beir
 from smart_plugins.evaluation.encoding import encode_cached
-from smart_plugins.scoring import ScoreWeights, maxsim, pooled_scores
+from smart_plugins.evaluation.metrics import evaluate_run, parse_metrics
+from smart_plugins.evaluation.retrieval import CandidateScores, score_candidates
+from smart_plugins.evaluation.tuning import tune_weights
+from smart_plugins.scoring import ScoreWeights
 from smart_plugins.training import (
     AdapterTrainingConfig,
     LinearSchedule,
@@ -43,7 +49,7 @@ from smart_plugins.training import (
     train_adapter,
 )
 
-MEASURES = [nDCG @ 10, R @ 10, RR @ 10]
+METRICS = parse_metrics("ndcg@10,recall@10,mrr@10")
 
 
 def project(adapter, enc: EncodedTexts, chunk: int = 200_000) -> EncodedTexts:
@@ -51,33 +57,12 @@ def project(adapter, enc: EncodedTexts, chunk: int = 200_000) -> EncodedTexts:
     parts = []
     with torch.no_grad():
         for i in range(0, enc.tokens.shape[0], chunk):
-            parts.append(adapter.project(enc.tokens[i : i + chunk].float()).to(torch.float16))
+            parts.append(adapter.project(enc.tokens[i : i + chunk].float()))
     return EncodedTexts(enc.pooled, torch.cat(parts), enc.offsets, enc.token_ids, enc.positions)
 
 
-def two_stage(q: EncodedTexts, d: EncodedTexts, weights: ScoreWeights, depth: int) -> list[tuple[list[int], list[float]]]:
-    pooled = pooled_scores(q.pooled, d.pooled)
-    top = torch.topk(pooled, min(depth, pooled.shape[1]), dim=1)
-    out = []
-    for i in range(len(q)):
-        cand = top.indices[i]
-        score = weights.pool * top.values[i]
-        if weights.uses_late:
-            sub = d.select(cand)
-            qi = q.select([i])
-            late = maxsim(qi.tokens.float(), qi.offsets, sub.tokens.float(), sub.offsets)[0]
-            score = score + weights.late * late
-        out.append((cand.tolist(), score.tolist()))
-    return out
-
-
-def evaluate(ranked, qids, doc_ids, qrels) -> dict[str, float]:
-    run = [
-        ir_measures.ScoredDoc(qid, doc_ids[j], float(s)) for qid, (cand, scores) in zip(qids, ranked) for j, s in zip(cand, scores)
-    ]
-    qrels_rows = [ir_measures.Qrel(q, d, rel) for q, docs in qrels.items() for d, rel in docs.items()]
-    agg = ir_measures.calc_aggregate(MEASURES, qrels_rows, run)
-    return {str(m): round(float(agg[m]), 4) for m in MEASURES}
+def metrics_of(scores: CandidateScores, weights: ScoreWeights, query_ids, doc_ids, qrels) -> dict[str, float]:
+    return {k: round(v, 4) for k, v in evaluate_run(scores.run(query_ids, doc_ids, weights), qrels, METRICS).items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,14 +71,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", nargs="+", default=["debian-siblings", "debian-synopsis", "stdlib-code"])
     parser.add_argument("--model", default="minilm")
     parser.add_argument("--dims", nargs="+", type=int, default=[384, 128])
-    parser.add_argument("--max-pairs", type=int, default=4000)
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--hard-negatives", type=int, default=0)
-    parser.add_argument("--hybrid-weight", default="0", help="schedule of the hybrid InfoNCE term: W or START:END")
+    parser.add_argument("--max-pairs", type=int, default=None, help="cap on training pairs (default: all)")
+    parser.add_argument("--tune-share", type=float, default=0.1, help="share of train queries held out to pick λ")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--min-steps", type=int, default=300, help="raise the epochs of small tasks to reach this many steps")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=5e-3)
+    parser.add_argument("--temperature", type=float, default=0.1)
+    parser.add_argument("--warmup", type=float, default=0.05)
+    parser.add_argument("--no-decay", action="store_true")
+    parser.add_argument("--hard-negatives", type=int, default=2)
+    parser.add_argument("--hybrid-weight", default="1", help="schedule of the hybrid InfoNCE term: W or START:END")
     parser.add_argument("--depth", type=int, default=200)
-    parser.add_argument("--work", default="/tmp/smart-train-bench", help="model folders and state caches")
+    parser.add_argument("--work", default="/tmp/smart-train-bench", help="model folders")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     parser.add_argument("--cache-dir", default=None, help="encoded-text cache of smart_plugins.evaluation (default: its default)")
     args = parser.parse_args(argv)
@@ -101,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.work)
     base = SmartEncoder(args.model, device="cpu")
     shared = EncodedCache(args.cache_dir)
-    hybrid = ScoreWeights(1, 1)
+    default = ScoreWeights(1, 1)
     results = []
     for task in args.tasks:
         folder = Path(args.datasets) / task
@@ -109,56 +99,72 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         docs, doc_s = encode_cached(base, test.doc_texts, "document", shared)
         queries, _ = encode_cached(base, test.query_texts, "query", shared)
-        train_q, train_q_s = encode_cached(base, train.query_texts, "query", shared)
-        print(f"[{task}] base encodings ready in {time.perf_counter() - t0:.0f}s "
-              f"(corpus encode {doc_s:.0f}s, 0 = cache hit)", flush=True)
-        docs = docs.to(dtype=torch.float16)
-        cache = TokenStateCache.from_encoded(train.query_texts, train_q.to(dtype=torch.float16), test.doc_texts, docs)
+        train_q, _ = encode_cached(base, train.query_texts, "query", shared)
+        print(f"[{task}] base encodings ready in {time.perf_counter() - t0:.0f}s (0 = cache hit)", flush=True)
+
+        shuffled = list(range(len(train.query_ids)))
+        random.Random(0).shuffle(shuffled)
+        n_tune = int(round(args.tune_share * len(shuffled)))
+        tune_rows, fit_rows = sorted(shuffled[:n_tune]), shuffled[n_tune:]
+        tune_ids = [train.query_ids[i] for i in tune_rows]
+        tune_qrels = {q: train.qrels[q] for q in tune_ids}
         doc_at = test.doc_index()
         pairs = [
-            TrainingPair(text, test.doc_texts[doc_at[did]])
-            for qid, text in zip(train.query_ids, train.query_texts)
-            for did, rel in train.qrels[qid].items() if rel > 0
-        ]
-        order = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(0)).tolist()
-        pairs = [pairs[i] for i in order[: args.max_pairs]]
-        rows = [
-            {"task": task, "method": "pooled", "token_dim": None, "bytes_per_token_fp16": 0,
-             **evaluate(two_stage(queries, docs, ScoreWeights(1, 0), args.depth), test.query_ids, test.doc_ids, test.qrels)},
-            {"task": task, "method": "hybrid (inference-only)", "token_dim": base.token_dim, "bytes_per_token_fp16": 2 * base.token_dim,
-             **evaluate(two_stage(queries, docs, hybrid, args.depth), test.query_ids, test.doc_ids, test.qrels)},
-        ]
-        for r in rows:
-            print(json.dumps(r), flush=True)
+            TrainingPair(train.query_texts[i], test.doc_texts[doc_at[did]])
+            for i in fit_rows
+            for did, rel in train.qrels[train.query_ids[i]].items() if rel > 0
+        ][: args.max_pairs]
+        cache = TokenStateCache.from_encoded(
+            train.query_texts, train_q.to(dtype=torch.float16), test.doc_texts, docs.to(dtype=torch.float16)
+        )
+        tune_q = train_q.select(tune_rows)
+
+        def report(method: str, test_scores: CandidateScores, tune_scores: CandidateScores | None, **extra):
+            rows = [{"task": task, "method": f"{method}, λ 1:1", "weights": "1:1", **extra,
+                     **metrics_of(test_scores, default, test.query_ids, test.doc_ids, test.qrels)}]
+            if tune_scores is not None:
+                tuned, _ = tune_weights(tune_scores, tune_ids, test.doc_ids, tune_qrels)
+                w = tuned.weights
+                rows.append({"task": task, "method": f"{method}, λ tuned", "weights": f"{w.pool:g}:{w.late:g}", **extra,
+                             **metrics_of(test_scores, w, test.query_ids, test.doc_ids, test.qrels)})
+            rows.append({"task": task, "method": f"{method} late only", "weights": "0:1", **extra,
+                         **metrics_of(test_scores, ScoreWeights(0, 1), test.query_ids, test.doc_ids, test.qrels)})
+            for r in rows:
+                print(json.dumps(r), flush=True)
+            return rows
+
+        base_test = score_candidates(queries, docs, k=args.depth)
+        rows = [{"task": task, "method": "pooled", "weights": "1:0", "token_dim": None, "bytes_per_token_fp16": 0,
+                 **metrics_of(base_test, ScoreWeights(1, 0), test.query_ids, test.doc_ids, test.qrels)}]
+        print(json.dumps(rows[0]), flush=True)
+        rows += report("inference-only hybrid", base_test, score_candidates(tune_q, docs, k=args.depth),
+                       token_dim=base.token_dim, bytes_per_token_fp16=2 * base.token_dim)
+        steps_per_epoch = -(-len(pairs) // args.batch_size)
+        epochs = max(args.epochs, -(-args.min_steps // steps_per_epoch))
         for dim in args.dims:
             config = AdapterTrainingConfig(
-                dim=dim, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
-                hard_negatives=args.hard_negatives, hybrid_weight=LinearSchedule.parse(args.hybrid_weight),
+                dim=dim, epochs=epochs, batch_size=args.batch_size, learning_rate=args.lr, temperature=args.temperature,
+                warmup=args.warmup, decay=not args.no_decay, hard_negatives=args.hard_negatives,
+                hybrid_weight=LinearSchedule.parse(args.hybrid_weight),
             )
-            model, report = train_adapter(base, pairs, config, cache=cache)
+            model, train_report = train_adapter(base, pairs, config, cache=cache)
             folder_out = save_model(model, work / f"{task}-adapter-{dim}", overwrite=True)
             trained = SmartEncoder(str(folder_out), device="cpu")
             adapter = find_adapter(trained.model)
             sample = list(range(0, len(test.doc_texts), max(1, len(test.doc_texts) // 40)))
             direct = trained.encode_documents([test.doc_texts[i] for i in sample])
-            if not torch.allclose(direct.tokens, project(adapter, docs.select(sample)).tokens.float(), atol=5e-3):
+            if not torch.allclose(direct.tokens, project(adapter, docs.select(sample)).tokens, atol=5e-3):
                 print("adapter applied to cached states disagrees with SmartEncoder(saved folder): aborting", file=sys.stderr)
                 return 1
-            q_adapted = trained.encode_queries(test.query_texts)
-            row = {
-                "task": task, "method": f"hybrid + adapter D={dim}", "token_dim": trained.token_dim,
-                "bytes_per_token_fp16": 2 * trained.token_dim, "train_pairs": report.pairs, "epochs": args.epochs,
-                "train_seconds": round(report.train_seconds, 1),
-                # backbone pass over the training texts; None when the encodings came from the cache
-                "train_text_encode_seconds_est": (
-                    round(train_q_s + doc_s * len({p.positive for p in pairs}) / len(test.doc_texts), 1)
-                    if train_q_s and doc_s else None
-                ),
-                "epoch_losses": [round(x, 4) for x in report.epoch_losses],
-                **evaluate(two_stage(q_adapted, project(adapter, docs), hybrid, args.depth), test.query_ids, test.doc_ids, test.qrels),
-            }
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+            adapted_docs = project(adapter, docs)
+            rows += report(
+                f"adapter D={dim} hybrid",
+                score_candidates(trained.encode_queries(test.query_texts), adapted_docs, k=args.depth),
+                score_candidates(project(adapter, tune_q), adapted_docs, k=args.depth),
+                token_dim=trained.token_dim, bytes_per_token_fp16=2 * trained.token_dim, train_pairs=train_report.pairs,
+                epochs=epochs, train_seconds=round(train_report.train_seconds, 1),
+                epoch_losses=[round(x, 4) for x in train_report.epoch_losses],
+            )
         results.extend(rows)
         if args.out:
             Path(args.out).write_text(json.dumps(results, indent=1))

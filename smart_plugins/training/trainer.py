@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from smart_plugins.encoder import EncodedTexts, SmartEncoder
-from smart_plugins.scoring import ScoreWeights, pooled_scores
+from smart_plugins.scoring import ScoreWeights, maxsim, pooled_scores
 from smart_plugins.training.adapter import TokenAdapter, find_adapter
 from smart_plugins.training.cache import TokenStateCache
 from smart_plugins.training.data import TrainingPair, unique_texts
@@ -50,8 +50,20 @@ class AdapterTrainingConfig:
         The :class:`~smart_plugins.training.losses.SmartObjective` (InfoNCE on the late score,
         optionally plus the hybrid score with a linear weight schedule).
     hard_negatives:
-        Per query, this many extra negatives mined among the training documents by the frozen
-        model's pooled score (0: in-batch negatives only).
+        Per query, this many extra negatives mined among the cached documents (0: in-batch
+        negatives only).
+    mine_by, mining_depth:
+        How negatives are mined: ``"pooled"`` takes the frozen model's top pooled matches;
+        ``"smart"`` re-scores the pooled top ``mining_depth`` with the frozen model's own SMART
+        score (``score_weights``, no adapter) and takes its top mistakes, i.e. exactly the
+        documents the untrained retriever confuses with the positive.
+    sample_negatives:
+        Draw each epoch's ``hard_negatives`` at random from the top ``mining_depth`` mined
+        documents instead of always taking the top ones (more varied negatives, less
+        over-fitting to a few).
+    warmup, decay:
+        Learning-rate schedule: linear warm-up over this share of the steps, then (``decay``)
+        linear decay to zero; ``warmup=0, decay=False`` keeps it constant.
     seed:
         Seeds the adapter's initialisation and the batch order.
 
@@ -71,6 +83,11 @@ class AdapterTrainingConfig:
     hybrid_weight: LinearSchedule = field(default_factory=lambda: LinearSchedule.constant(0.0))
     score_weights: ScoreWeights = field(default_factory=ScoreWeights)
     hard_negatives: int = 0
+    mine_by: str = "pooled"
+    mining_depth: int = 50
+    sample_negatives: bool = False
+    warmup: float = 0.0
+    decay: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -84,6 +101,12 @@ class AdapterTrainingConfig:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
         if self.hard_negatives < 0:
             raise ValueError(f"hard_negatives must be >= 0, got {self.hard_negatives}")
+        if self.mine_by not in ("pooled", "smart"):
+            raise ValueError(f"mine_by must be 'pooled' or 'smart', got {self.mine_by!r}")
+        if self.mining_depth <= self.hard_negatives:
+            raise ValueError(f"mining_depth ({self.mining_depth}) must exceed hard_negatives ({self.hard_negatives})")
+        if not 0.0 <= self.warmup < 1.0:
+            raise ValueError(f"warmup is a share of the steps in [0, 1), got {self.warmup}")
 
     def objective(self) -> SmartObjective:
         return SmartObjective(
@@ -164,7 +187,7 @@ def train_adapter(
 
     q_rows = _rows(cache.query_index, [p.query for p in pairs], "query")
     pos_rows = _rows(cache.doc_index, [p.positive for p in pairs], "document")
-    neg_rows = _negative_rows(cache, pairs, pos_rows, q_rows, config.hard_negatives)
+    neg_rows = _negative_rows(cache, pairs, pos_rows, q_rows, config)
 
     hidden = encoder.model[0].get_embedding_dimension()
     adapter = TokenAdapter(int(hidden), config.dim, seed=config.seed).to(device)
@@ -173,6 +196,7 @@ def train_adapter(
     generator = torch.Generator().manual_seed(config.seed)
     n_batches = math.ceil(len(pairs) / config.batch_size)
     total_steps = n_batches * config.epochs
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(config, total_steps))
     step, epoch_losses = 0, []
     start = time.perf_counter()
     adapter.train()
@@ -185,7 +209,7 @@ def train_adapter(
                 continue
             doc_rows = pos_rows[batch]
             if neg_rows is not None:
-                doc_rows = torch.cat([doc_rows, neg_rows[batch].reshape(-1)])
+                doc_rows = torch.cat([doc_rows, _pick_negatives(neg_rows[batch], config, generator).reshape(-1)])
             queries = _project(adapter, cache.queries.select(q_rows[batch]), device)
             docs = _project(adapter, cache.docs.select(doc_rows), device)
             exclude = doc_rows.unsqueeze(0) == pos_rows[batch].unsqueeze(1)  # same text as the positive
@@ -193,6 +217,7 @@ def train_adapter(
             optimizer.zero_grad(set_to_none=True)
             terms["loss"].backward()
             optimizer.step()
+            scheduler.step()
             running += float(terms["loss"].detach()) * len(batch)
             counted += len(batch)
             step += 1
@@ -234,23 +259,71 @@ def _rows(index: dict[str, int], texts: Sequence[str], what: str) -> Tensor:
         raise KeyError(f"{what} text {str(exc.args[0])[:60]!r} is not in the state cache") from None
 
 
+def _lr_factor(config: AdapterTrainingConfig, total_steps: int) -> Callable[[int], float]:
+    """Multiplier of the learning rate at each step: linear warm-up, then constant or linear decay."""
+    warmup = int(config.warmup * total_steps)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        if config.decay:
+            return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+        return 1.0
+
+    return factor
+
+
 def _negative_rows(
-    cache: TokenStateCache, pairs: Sequence[TrainingPair], pos_rows: Tensor, q_rows: Tensor, k: int
+    cache: TokenStateCache, pairs: Sequence[TrainingPair], pos_rows: Tensor, q_rows: Tensor, config: AdapterTrainingConfig
 ) -> Tensor | None:
-    """``(P, k)`` document rows: the pairs' own negatives first, then pooled-score mined ones."""
-    given = [list(p.negatives) for p in pairs]
-    if k == 0:
+    """``(P, width)`` document rows: the pairs' own negatives first, then mined ones (see ``mine_by``).
+
+    ``width`` is ``hard_negatives``, or ``mining_depth`` when negatives are sampled per epoch.
+    """
+    if config.hard_negatives == 0:
         return None
-    sims = pooled_scores(cache.queries.pooled[q_rows].float(), cache.docs.pooled.float())
-    sims[torch.arange(len(pairs)), pos_rows] = float("-inf")
-    mined = torch.topk(sims, min(k, sims.shape[1] - 1), dim=1).indices
+    mined = _mine(cache, pos_rows, q_rows, config)
+    k = min(config.mining_depth, len(cache.docs) - 1) if config.sample_negatives else config.hard_negatives
+    k = max(k, config.hard_negatives)
     out = torch.empty(len(pairs), k, dtype=torch.int64)
-    for i, negs in enumerate(given):
-        chosen = [cache.doc_index[t] for t in negs[:k]]
-        chosen += [int(j) for j in mined[i] if int(j) not in chosen][: k - len(chosen)]
+    for i, pair in enumerate(pairs):
+        chosen = [cache.doc_index[t] for t in pair.negatives[:k]]
+        chosen += [j for j in mined[i] if j not in chosen][: k - len(chosen)]
         while len(chosen) < k:  # tiny corpora: repeat the last negative
             chosen.append(chosen[-1])
         out[i] = torch.tensor(chosen)
+    return out
+
+
+def _pick_negatives(ranked: Tensor, config: AdapterTrainingConfig, generator: torch.Generator) -> Tensor:
+    """This batch's ``(B, hard_negatives)`` rows: the top ones, or a random draw from ``ranked``."""
+    k = config.hard_negatives
+    if not config.sample_negatives or ranked.shape[1] == k:
+        return ranked[:, :k]
+    draw = torch.rand(ranked.shape, generator=generator).argsort(dim=1)[:, :k]
+    return torch.gather(ranked, 1, draw)
+
+
+def _mine(cache: TokenStateCache, pos_rows: Tensor, q_rows: Tensor, config: AdapterTrainingConfig) -> list[list[int]]:
+    """Per pair, cached document rows ranked as the frozen model ranks them (positive left out)."""
+    n_docs = len(cache.docs)
+    deep = config.mine_by == "smart" or config.sample_negatives
+    depth = min(config.mining_depth if deep else config.hard_negatives, n_docs - 1)
+    out: list[list[int]] = []
+    for start in range(0, len(q_rows), 1024):  # bounded memory: a block of queries at a time
+        rows = q_rows[start : start + 1024]
+        sims = pooled_scores(cache.queries.pooled[rows].float(), cache.docs.pooled.float())
+        sims[torch.arange(len(rows)), pos_rows[start : start + len(rows)]] = float("-inf")
+        top = torch.topk(sims, depth, dim=1)
+        for i in range(len(rows)):
+            candidates = top.indices[i]
+            if config.mine_by == "smart":
+                query = cache.queries.select([int(rows[i])])
+                docs = cache.docs.select(candidates)
+                late = maxsim(query.tokens.float(), query.offsets, docs.tokens.float(), docs.offsets)[0]
+                hybrid = config.score_weights.pool * top.values[i] + config.score_weights.late * late
+                candidates = candidates[torch.argsort(hybrid, descending=True)]
+            out.append(candidates.tolist())
     return out
 
 
