@@ -13,6 +13,8 @@ REPORT_FILE = "smart_training.json"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from smart_plugins.training.trainer import AdapterTrainingConfig
+
     parser = subparsers.add_parser(
         "train",
         help="train a SMART token adapter on a frozen model",
@@ -26,15 +28,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--train", required=True, metavar="DATASET_DIR", help="BEIR-layout folder (corpus.jsonl, queries.jsonl, qrels/)")
     parser.add_argument("--split", default="train", help="qrels split to train on (default: train)")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for the trained model (must not exist unless --overwrite)")
-    parser.add_argument("--dim", type=int, default=128, help="adapter output size D (default: 128)")
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=2e-3, help="AdamW learning rate")
-    parser.add_argument("--temperature", type=float, default=0.03)
+    defaults = AdapterTrainingConfig()
+    parser.add_argument("--dim", type=int, default=defaults.dim, help=f"adapter output size D (default: {defaults.dim})")
+    parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--lr", type=float, default=defaults.learning_rate, help="AdamW peak learning rate")
+    parser.add_argument("--warmup", type=float, default=defaults.warmup, help="share of the steps with linear LR warm-up")
+    parser.add_argument("--no-decay", action="store_true", help="keep the LR constant after warm-up (default: linear decay to 0)")
+    parser.add_argument("--temperature", type=float, default=defaults.temperature)
     parser.add_argument("--late-weight", default="1", help="weight of InfoNCE(late): W or START:END (linear)")
-    parser.add_argument("--hybrid-weight", default="0", help="weight of InfoNCE(hybrid): W or START:END (linear)")
+    parser.add_argument("--hybrid-weight", default="1", help="weight of InfoNCE(hybrid): W or START:END (linear)")
     parser.add_argument("--weights", default="1:1", help="POOL:LATE λ of the hybrid score being trained")
-    parser.add_argument("--hard-negatives", type=int, default=0, help="pooled-score mined negatives per query")
+    parser.add_argument("--hard-negatives", type=int, default=defaults.hard_negatives, help="mined negatives per query")
+    parser.add_argument("--mine-by", choices=("pooled", "smart"), default=defaults.mine_by,
+                        help="rank negatives by the frozen model's pooled score or its SMART score")
+    parser.add_argument("--mining-depth", type=int, default=defaults.mining_depth,
+                        help="pooled candidates re-scored (--mine-by smart) or sampled from (--sample-negatives)")
+    parser.add_argument("--sample-negatives", action="store_true", help="draw each epoch's negatives from the top --mining-depth")
     parser.add_argument("--max-pairs", type=int, default=None, help="train on a seeded random subset of pairs")
     parser.add_argument("--cache", default=None, metavar="FILE", help="keep the backbone states in this file (reused when valid)")
     parser.add_argument("--device", default=None, help="cuda / cpu (default: GPU when present)")
@@ -66,6 +76,11 @@ def run(args: argparse.Namespace) -> int:
         hybrid_weight=LinearSchedule.parse(args.hybrid_weight),
         score_weights=ScoreWeights.parse(args.weights),
         hard_negatives=args.hard_negatives,
+        mine_by=args.mine_by,
+        mining_depth=args.mining_depth,
+        sample_negatives=args.sample_negatives,
+        warmup=args.warmup,
+        decay=not args.no_decay,
         seed=args.seed,
     )
     pairs = load_pairs(args.train, args.split, max_pairs=args.max_pairs, seed=args.seed)

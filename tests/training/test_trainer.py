@@ -53,7 +53,7 @@ def test_training_lowers_the_loss_and_keeps_the_backbone_frozen(fresh_encoder):
 
 def test_one_step_lowers_the_loss_on_the_same_batch(fresh_encoder):
     pairs = make_pairs(8)
-    config = AdapterTrainingConfig(dim=8, epochs=1, batch_size=8, learning_rate=5e-3)
+    config = AdapterTrainingConfig(dim=8, epochs=1, batch_size=8, learning_rate=5e-3, hard_negatives=0)
     queries, docs = unique_texts(pairs)
     cache = TokenStateCache.build(fresh_encoder, queries, docs)
     model, first = train_adapter(fresh_encoder, pairs, config, cache=cache)
@@ -111,3 +111,54 @@ def test_bad_input_is_refused(fresh_encoder):
     model, _ = train_adapter(fresh_encoder, make_pairs(4), AdapterTrainingConfig(dim=4, epochs=1))
     with pytest.raises(ValueError, match="already has a TokenAdapter"):
         train_adapter(SmartEncoder(model, device="cpu"), make_pairs(4))
+
+
+@pytest.mark.parametrize("options", [{"mine_by": "smart", "mining_depth": 5}, {"sample_negatives": True, "mining_depth": 6}])
+def test_mined_negatives_are_other_documents(fresh_encoder, options):
+    from smart_plugins.training.trainer import _negative_rows, _pick_negatives, _rows
+
+    pairs = make_pairs(12)
+    queries, docs = unique_texts(pairs)
+    cache = TokenStateCache.build(fresh_encoder, queries, docs)
+    config = AdapterTrainingConfig(dim=4, hard_negatives=2, **options)
+    q_rows = _rows(cache.query_index, [p.query for p in pairs], "query")
+    pos_rows = _rows(cache.doc_index, [p.positive for p in pairs], "document")
+    ranked = _negative_rows(cache, pairs, pos_rows, q_rows, config)
+    width = options["mining_depth"] if options.get("sample_negatives") else config.hard_negatives
+    assert ranked.shape == (12, width)
+    assert not bool((ranked == pos_rows[:, None]).any()), "a positive was mined as its own negative"
+    assert all(len(set(row)) == ranked.shape[1] for row in ranked.tolist())
+    picked = _pick_negatives(ranked, config, torch.Generator().manual_seed(0))
+    assert picked.shape == (12, 2)
+    assert all(set(p) <= set(r) for p, r in zip(picked.tolist(), ranked.tolist()))
+    if options.get("mine_by") == "smart":  # the frozen SMART score's top mistakes among the pooled top 5
+        from smart_plugins.scoring import ScoreWeights, pooled_scores, smart_scores
+
+        q = cache.queries.select([int(q_rows[0])])
+        pooled = pooled_scores(q.pooled.float(), cache.docs.pooled.float())[0]
+        pooled[pos_rows[0]] = float("-inf")
+        pool_top = torch.topk(pooled, 5).indices
+        hybrid = smart_scores(q.to(dtype=torch.float32), cache.docs.select(pool_top).to(dtype=torch.float32), ScoreWeights(1, 1)).hybrid[0]
+        assert ranked[0].tolist() == pool_top[torch.argsort(hybrid, descending=True)[:2]].tolist()
+    model, report = train_adapter(fresh_encoder, pairs, AdapterTrainingConfig(dim=4, epochs=1, batch_size=4, **options), cache=cache)
+    assert report.steps == 3 and find_adapter(model) is not None
+
+
+def test_learning_rate_warms_up_then_decays_to_zero():
+    from smart_plugins.training.trainer import _lr_factor
+
+    factor = _lr_factor(AdapterTrainingConfig(warmup=0.2, decay=True), total_steps=10)
+    values = [factor(step) for step in range(10)]
+    assert values[0] < values[1] < values[2] == 1.0
+    assert all(a > b for a, b in zip(values[2:], values[3:])) and values[-1] > 0
+    constant = _lr_factor(AdapterTrainingConfig(warmup=0.0, decay=False), total_steps=10)
+    assert [constant(step) for step in range(10)] == [1.0] * 10
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [({"mine_by": "bm25"}, "mine_by"), ({"hard_negatives": 8, "mining_depth": 8}, "mining_depth"), ({"warmup": 1.0}, "warmup")],
+)
+def test_bad_mining_and_schedule_settings_are_refused(options, message):
+    with pytest.raises(ValueError, match=message):
+        AdapterTrainingConfig(**options)
