@@ -96,3 +96,18 @@ def test_uneven_negatives_are_refused(tiny_model_dir, tmp_path):
     pairs = [PAIRS[0], TrainingPair("x y", "x y z")]
     with pytest.raises(ValueError, match="same number of negatives"):
         fit_with_sentence_transformers(model, pairs, args=_args(tmp_path))
+
+
+def test_lora_fine_tuning_trains_only_the_lora_weights(tiny_model_dir, tmp_path):
+    """With peft installed, SmartHybridLoss trains LoRA weights; the base weights and pooling stay put."""
+    peft = pytest.importorskip("peft")
+    model = SentenceTransformer(str(tiny_model_dir), device="cpu")
+    model.add_adapter(peft.LoraConfig(r=4, lora_alpha=8, target_modules=["query", "value"]))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    assert any("lora_" in k for k in before)
+    loss = SmartHybridLoss(model, SmartObjective(temperature=0.05, hybrid_weight=LinearSchedule.constant(1.0)))
+    start = _batch_loss(model, loss)
+    fit_with_sentence_transformers(model, PAIRS, loss, args=_args(tmp_path, num_train_epochs=6, learning_rate=1e-2))
+    assert _batch_loss(model, loss) < start
+    changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
+    assert changed and all("lora_" in k for k in changed), f"non-LoRA weights changed: {[k for k in changed if 'lora_' not in k]}"
