@@ -16,6 +16,7 @@ versioned tombstone mask (``deleted-v<version>.npy``).
 from __future__ import annotations
 
 import json
+import mmap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,53 @@ def write_segment(
     codec: TokenCodec,
 ) -> dict[str, Any]:
     """Write a new segment folder (every file fsync'ed) and return its manifest entry."""
+    lines = [
+        (json.dumps({"text": t, "metadata": m}, ensure_ascii=False) + "\n").encode() for t, m in zip(texts, metadata)
+    ]
+    return _write_files(
+        folder,
+        ids=ids,
+        doc_lines=lines,
+        pooled=pooled,
+        offsets=offsets,
+        token_ids=token_ids,
+        positions=positions,
+        token_arrays=codec.encode(tokens),
+    )
+
+
+def write_compacted_segment(folder: Path, source: Segment, rows: np.ndarray) -> dict[str, Any]:
+    """Write a new segment holding only ``rows`` of ``source``, copied byte for byte.
+
+    Pooled vectors, token codes, token ids, positions and the stored ``docs.jsonl`` lines are
+    copied as they are (nothing is re-encoded or re-quantised), so every kept document reads
+    and scores exactly as before. Returns the new segment's manifest entry (no tombstones).
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    index, offsets = source.token_rows(rows)
+    return _write_files(
+        folder,
+        ids=[source.ids[r] for r in rows.tolist()],
+        doc_lines=[source.doc_line(r) for r in rows.tolist()],
+        pooled=np.asarray(source.pooled[rows]),
+        offsets=offsets,
+        token_ids=np.asarray(source.token_ids[index]),
+        positions=np.asarray(source.positions[index]),
+        token_arrays={name: np.asarray(array[index]) for name, array in source.token_arrays.items()},
+    )
+
+
+def _write_files(
+    folder: Path,
+    *,
+    ids: Sequence[str],
+    doc_lines: Sequence[bytes],
+    pooled: np.ndarray,
+    offsets: np.ndarray,
+    token_ids: np.ndarray,
+    positions: np.ndarray,
+    token_arrays: dict[str, np.ndarray],
+) -> dict[str, Any]:
     folder.mkdir(parents=True, exist_ok=False)
     files: dict[str, dict[str, Any]] = {}
 
@@ -61,16 +109,13 @@ def write_segment(
     record("offsets.npy", write_npy(folder / "offsets.npy", offsets.astype(np.int64)))
     record("token_ids.npy", write_npy(folder / "token_ids.npy", token_ids.astype(np.int32)))
     record("positions.npy", write_npy(folder / "positions.npy", positions.astype(np.int32)))
-    for name, array in codec.encode(tokens).items():
+    for name, array in token_arrays.items():
         fname = f"{TOKEN_PREFIX}{name}.npy"
         record(fname, write_npy(folder / fname, array))
     record("ids.json", write_fsynced(folder / "ids.json", json.dumps(list(ids)).encode()))
-    lines = [
-        (json.dumps({"text": t, "metadata": m}, ensure_ascii=False) + "\n").encode() for t, m in zip(texts, metadata)
-    ]
-    line_offsets = np.zeros(len(lines) + 1, dtype=np.int64)
-    line_offsets[1:] = np.cumsum([len(line) for line in lines])
-    record("docs.jsonl", write_fsynced(folder / "docs.jsonl", b"".join(lines)))
+    line_offsets = np.zeros(len(doc_lines) + 1, dtype=np.int64)
+    line_offsets[1:] = np.cumsum([len(line) for line in doc_lines])
+    record("docs.jsonl", write_fsynced(folder / "docs.jsonl", b"".join(doc_lines)))
     record("docs_offsets.npy", write_npy(folder / "docs_offsets.npy", line_offsets))
     return {"name": folder.name, "n_docs": len(ids), "n_tokens": int(offsets[-1]), "files": files, "tombstones": None}
 
@@ -111,6 +156,7 @@ class Segment:
     ids: list[str]
     alive: np.ndarray
     doc_offsets: np.ndarray
+    docs: bytes | mmap.mmap = field(default=b"", repr=False)
     _metadata: list[dict[str, Any]] | None = field(default=None, repr=False)
 
     @classmethod
@@ -144,6 +190,7 @@ class Segment:
             ids=ids,
             alive=alive,
             doc_offsets=load_npy(folder / "docs_offsets.npy", mmap=False),
+            docs=_map_file(folder / "docs.jsonl"),
         )
         if len(ids) != n_docs or len(segment.offsets) != n_docs + 1 or len(alive) != n_docs:
             raise IndexCorruptedError(f"segment {folder} is inconsistent: its files disagree on the document count")
@@ -161,21 +208,22 @@ class Segment:
     def lengths(self) -> np.ndarray:
         return np.diff(self.offsets)
 
+    def doc_line(self, row: int) -> bytes:
+        """The stored ``docs.jsonl`` line of ``row`` (raw bytes, newline included)."""
+        return bytes(self.docs[int(self.doc_offsets[row]) : int(self.doc_offsets[row + 1])])
+
     def read_docs(self, rows: Sequence[int]) -> list[dict[str, Any]]:
-        """``{"text", "metadata"}`` of the given rows (random access into ``docs.jsonl``)."""
-        out = []
-        with open(self.folder / "docs.jsonl", "rb") as fh:
-            for row in rows:
-                start, end = int(self.doc_offsets[row]), int(self.doc_offsets[row + 1])
-                fh.seek(start)
-                out.append(json.loads(fh.read(end - start)))
-        return out
+        """``{"text", "metadata"}`` of the given rows (random access into ``docs.jsonl``).
+
+        The file is memory-mapped when the segment is loaded, so a reader keeps reading the
+        version it loaded even after a later commit (compaction, full deletes) removed the file.
+        """
+        return [json.loads(self.doc_line(row)) for row in rows]
 
     def all_metadata(self) -> list[dict[str, Any]]:
         """Metadata of every row (parsed once, cached: segments never change)."""
         if self._metadata is None:
-            with open(self.folder / "docs.jsonl", "rb") as fh:
-                self._metadata = [json.loads(line)["metadata"] for line in fh]
+            self._metadata = [json.loads(self.doc_line(row))["metadata"] for row in range(self.n_docs)]
         return self._metadata
 
     def token_rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -200,6 +248,14 @@ class Segment:
         else:
             arrays = {name: array[index] for name, array in self.token_arrays.items()}
         return arrays, offsets, index
+
+
+def _map_file(path: Path) -> bytes | mmap.mmap:
+    """Read-only memory map of a file (an empty file maps to ``b""``, which mmap refuses)."""
+    with open(path, "rb") as fh:
+        if path.stat().st_size == 0:
+            return b""
+        return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
 
 
 def _is_contiguous(index: np.ndarray) -> bool:

@@ -40,7 +40,7 @@ from smart_plugins.index.manifest import (
     write_manifest,
 )
 from smart_plugins.index.results import Evidence, IndexedDocument, SearchHit
-from smart_plugins.index.segment import Segment, write_segment, write_tombstones
+from smart_plugins.index.segment import Segment, write_compacted_segment, write_segment, write_tombstones
 from smart_plugins.index.storage import IndexCorruptedError, verify_file, write_fsynced
 from smart_plugins.scoring import ScoreWeights, maxsim
 
@@ -421,6 +421,83 @@ class SmartIndex:
             self._tombstone(draft, unique)
             self._commit(draft)
         return len(unique)
+
+    def compact(self, *, min_deleted_share: float = 0.0) -> dict[str, Any]:
+        """Rewrite segments that hold deleted documents without them, reclaiming their bytes.
+
+        Deletes only write tombstones, so a deleted document's vectors and text stay on disk.
+        ``compact`` copies the live rows of every segment whose share of deleted rows is at
+        least ``min_deleted_share`` (and above zero) into a new segment, byte for byte (codes
+        are not re-encoded), and switches the manifest once; the old files are removed after
+        the switch. Ids, their order, metadata and search scores are unchanged. Readers that
+        loaded the previous version keep reading it until they next look at the manifest.
+
+        Returns a summary: ``segments_rewritten``, ``documents_dropped``, ``tokens_dropped``,
+        ``documents``, ``bytes_before``, ``bytes_after`` (the whole folder on disk),
+        ``version_before``, ``version`` and ``committed`` (False when there was nothing to do:
+        no new version is written then).
+
+        Examples
+        --------
+        >>> from smart_plugins.index import SmartIndex
+        >>> with SmartIndex.create(None, "minilm", compression="int8") as index:
+        ...     _ = index.add(["a red star", "a blue moon", "green apples"], ids=["r", "b", "g"])
+        ...     _ = index.delete("b")
+        ...     summary = index.compact()
+        ...     summary["documents_dropped"], summary["bytes_after"] < summary["bytes_before"], index.ids()
+        (1, True, ['r', 'g'])
+        """
+        if isinstance(min_deleted_share, bool) or not isinstance(min_deleted_share, (int, float)):
+            raise TypeError(f"min_deleted_share must be a number in [0, 1], got {min_deleted_share!r}")
+        if not 0.0 <= float(min_deleted_share) <= 1.0:
+            raise ValueError(f"min_deleted_share must be in [0, 1], got {min_deleted_share}")
+        with self._writing() as draft:
+            version_before = int(self._manifest["version"])
+            bytes_before = self._disk_bytes()
+            picked = []
+            for s, segment in enumerate(self._segments):
+                n_deleted = segment.n_docs - int(segment.alive.sum())
+                if n_deleted and n_deleted / segment.n_docs >= min_deleted_share:
+                    picked.append(s)
+            dropped_docs = dropped_tokens = 0
+            for s in picked:
+                segment = self._segments[s]
+                number = int(draft["next_segment"])
+                draft["next_segment"] = number + 1
+                entry = write_compacted_segment(
+                    self.path / SEGMENTS_DIR / f"seg-{number:06d}", segment, np.flatnonzero(segment.alive)
+                )
+                assert draft["segments"][s]["name"] == segment.name
+                draft["segments"][s] = entry  # same place in the list: insertion order is kept
+                dropped_docs += segment.n_docs - entry["n_docs"]
+                dropped_tokens += int(segment.offsets[-1]) - entry["n_tokens"]
+            if picked:
+                self._commit(draft)
+            summary = {
+                "committed": bool(picked),
+                "segments_rewritten": len(picked),
+                "segments": len(self._segments),
+                "documents": len(self._id_map),
+                "documents_dropped": dropped_docs,
+                "tokens_dropped": dropped_tokens,
+                "bytes_before": bytes_before,
+                "bytes_after": self._disk_bytes(),
+                "version_before": version_before,
+                "version": int(self._manifest["version"]),
+            }
+        logger.info("compacted %s: %s", self.path, summary)
+        return summary
+
+    def _disk_bytes(self) -> int:
+        """Bytes of every file in the index folder."""
+        total = 0
+        for file in self.path.rglob("*"):
+            try:
+                if file.is_file():
+                    total += file.stat().st_size
+            except FileNotFoundError:  # collected by a writer meanwhile
+                pass
+        return total
 
     def _prepare(
         self,
@@ -805,7 +882,7 @@ class SmartIndex:
         live_tokens = sum(int(s.lengths[s.alive].sum()) for s in self._segments)
         stored_tokens = sum(int(s.offsets[-1]) for s in self._segments)
         token_bytes = sum(sum(a.nbytes for a in s.token_arrays.values()) for s in self._segments)
-        disk = sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
+        disk = self._disk_bytes()
         return {
             "path": str(self.path),
             "version": int(self._manifest["version"]),
