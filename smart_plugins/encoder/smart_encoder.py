@@ -104,7 +104,7 @@ class SmartEncoder:
         else:
             self.model_name = str(model)
             path = resolve_model_name(str(model))
-            from smart_plugins.training.loading import (
+            from smart_plugins.encoder.model_loading import (
                 load_sentence_transformer,  # resolves saved token adapters
             )
 

@@ -6,10 +6,10 @@ trains a :class:`TokenAdapter` on them. Full fine-tuning (backbone unfrozen or L
 ``SentenceTransformerTrainer``.
 """
 
-from smart_plugins.training.adapter import TokenAdapter, attach_adapter, find_adapter
+from smart_plugins.encoder.token_adapter import TokenAdapter, attach_adapter, find_adapter
 from smart_plugins.training.cache import TokenStateCache
 from smart_plugins.training.data import TrainingPair, load_pairs, unique_texts
-from smart_plugins.training.loading import load_sentence_transformer
+from smart_plugins.encoder.model_loading import load_sentence_transformer
 from smart_plugins.training.losses import (
     LinearSchedule,
     SmartHybridLoss,

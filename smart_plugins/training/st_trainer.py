@@ -13,7 +13,7 @@ from typing import Any
 
 from sentence_transformers import SentenceTransformer
 
-from smart_plugins.training.adapter import TokenAdapter
+from smart_plugins.encoder.token_adapter import TokenAdapter
 from smart_plugins.training.data import TrainingPair
 from smart_plugins.training.losses import SmartHybridLoss
 

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from smart_plugins.encoder import EncodedTexts, SmartEncoder
 from smart_plugins.scoring import ScoreWeights, maxsim, pooled_scores
-from smart_plugins.training.adapter import TokenAdapter, find_adapter
+from smart_plugins.encoder.token_adapter import TokenAdapter, find_adapter
 from smart_plugins.training.cache import TokenStateCache
 from smart_plugins.training.data import TrainingPair, unique_texts
 from smart_plugins.training.losses import LinearSchedule, SmartObjective

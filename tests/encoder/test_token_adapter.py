@@ -54,7 +54,7 @@ def test_save_load_round_trip_through_sentence_transformers(tiny_model_dir, tmp_
         adapter.norm.weight.mul_(1.5)  # not the init values: the weights must really be saved
     out = save_model(model, tmp_path / "with-adapter")
     modules = json.loads((out / "modules.json").read_text())
-    assert modules[-1]["type"] == "smart_plugins.training.adapter.TokenAdapter"
+    assert modules[-1]["type"] == "smart_plugins.encoder.token_adapter.TokenAdapter"
     assert list((out / modules[-1]["path"]).glob("*.safetensors"))
 
     reloaded = load_sentence_transformer(str(out), device="cpu")
@@ -91,3 +91,15 @@ def test_attach_twice_and_save_over_existing_are_refused(tiny_model_dir, tmp_pat
         save_model(model, tmp_path / "m")
     save_model(model, tmp_path / "m", overwrite=True)
     assert (tmp_path / "m" / "modules.json").is_file()
+
+
+def test_folders_saved_under_the_old_module_path_still_load(tiny_model_dir, tmp_path):
+    """The adapter class moved from smart_plugins.training.adapter to the encoder package."""
+    model = SentenceTransformer(str(tiny_model_dir), device="cpu")
+    adapter = attach_adapter(model, 4, seed=1)
+    out = save_model(model, tmp_path / "old-layout")
+    modules = json.loads((out / "modules.json").read_text())
+    modules[-1]["type"] = "smart_plugins.training.adapter.TokenAdapter"
+    (out / "modules.json").write_text(json.dumps(modules))
+    encoder = SmartEncoder(str(out), device="cpu")
+    assert encoder.describe()["adapter"]["sha256"] == adapter.fingerprint()

@@ -2,7 +2,7 @@
 
 sentence-transformers 6 refuses to import a module class outside its own namespace unless the
 caller passes ``trust_remote_code=True``. A saved adapter model names
-``smart_plugins.training.adapter.TokenAdapter`` in its ``modules.json``: code that is already
+``smart_plugins.encoder.token_adapter.TokenAdapter`` in its ``modules.json``: code that is already
 installed and imported here, not code selected by the model folder. :func:`load_sentence_transformer`
 maps exactly the smart-plugins classes listed in :data:`KNOWN_MODULE_CLASSES` to the imported
 classes and leaves every other type to the library's normal rules, so ``trust_remote_code`` keeps
@@ -17,11 +17,13 @@ from typing import Any
 
 from sentence_transformers import SentenceTransformer
 
-from smart_plugins.training.adapter import TokenAdapter
+from smart_plugins.encoder.token_adapter import TokenAdapter
 
 #: ``modules.json`` types smart-plugins resolves itself (its own, already imported, classes).
 KNOWN_MODULE_CLASSES: dict[str, type] = {
     f"{TokenAdapter.__module__}.{TokenAdapter.__name__}": TokenAdapter,
+    # where the class lived before it moved next to the encoder; folders saved then still load
+    "smart_plugins.training.adapter.TokenAdapter": TokenAdapter,
 }
 
 
