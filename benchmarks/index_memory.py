@@ -58,6 +58,12 @@ def _status() -> dict[str, float]:
     return out
 
 
+def _read_bytes() -> int:
+    """Bytes this process caused to be read from the block device (``/proc/self/io`` read_bytes)."""
+    with open("/proc/self/io") as fh:
+        return int(next(line for line in fh if line.startswith("read_bytes")).split()[1])
+
+
 def _resident_mib(files: list[Path]) -> float:
     """Page-cache residency of ``files`` in MiB, via util-linux ``fincore``."""
     out = subprocess.run(
@@ -100,9 +106,16 @@ def child(args: argparse.Namespace) -> None:
             finally:
                 os.close(fd)
     report["resident_after_drop_mib"] = _resident_mib(files)
+    if args.advice == "random":  # no read-around on the randomly gathered token rows
+        import mmap
+
+        for segment in index._segments:
+            for array in segment.token_arrays.values():
+                getattr(array, "_mmap").madvise(mmap.MADV_RANDOM)
     if group is not None and args.join == "late":
         (group / "cgroup.procs").write_text(str(os.getpid()))
     report["status_start"] = _status()
+    read_start = _read_bytes()
     weights = ScoreWeights(1, 1)
     allowed = index._allowed(None, None)
     first, rerank, total, top10 = [], [], [], []
@@ -131,6 +144,7 @@ def child(args: argparse.Namespace) -> None:
                 for name, v in (("first", first), ("rerank", rerank), ("total", total))
             },
             "status_end": _status(),
+            "read_mib_per_query": (_read_bytes() - read_start) / 2**20 / len(queries),
             "resident_end_mib": _resident_mib(files),
             "top10": top10,
         }
@@ -182,7 +196,7 @@ def run_child(args: argparse.Namespace, index: Path, qfile: Path, cap: int | Non
         cmd = [
             sys.executable, __file__, "--child", "--index", str(index), "--queries-file", str(qfile),
             "--dim", str(args.dim), "--candidates", str(args.candidates), "--out", str(out),
-            "--cgroup", str(group), "--join", args.join,
+            "--cgroup", str(group), "--join", args.join, "--advice", args.advice,
         ]
         if cap is not None:
             cmd.append("--drop")
@@ -256,6 +270,9 @@ def main() -> None:
     parser.add_argument("--cap", default="256M", help="memory.limit_in_bytes of the capped run (e.g. 256M, 1G)")
     parser.add_argument("--join", choices=("late", "early"), default="late",
                         help="child joins the cgroup after imports + index open (late) or at start (early)")
+    parser.add_argument("--advice", choices=("normal", "random"), default="normal",
+                        help="madvise of the token memory maps in the child: normal (as the index ships: "
+                        "kernel read-around) or random (MADV_RANDOM, no read-around)")
     parser.add_argument("--work", default="/tmp/index-memory", help="folder for the (reused) index and results")
     # child-only options
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -283,7 +300,8 @@ def main() -> None:
     print(f"index: {args.docs} docs, {disk / mib:.0f} MiB on disk (token files {token_bytes / mib:.0f} MiB, "
           f"pooled {pooled_bytes / mib:.0f} MiB), compression {args.compression}; cap {cap / mib:.0f} MiB "
           f"({token_bytes / cap:.1f}x smaller than the token files); {args.queries} queries, k=10, "
-          f"candidates {args.candidates}, 1 torch thread, join {args.join}")
+          f"candidates {args.candidates}, 1 torch thread, join {args.join}, token mmap advice {args.advice}; "
+          f"block-device read-ahead {Path('/sys/block/vda/queue/read_ahead_kb').read_text().strip() if Path('/sys/block/vda/queue/read_ahead_kb').exists() else '?'} KiB")
     print(f"load average before: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
 
     for path in files:  # warm the page cache for the uncapped run
@@ -302,6 +320,7 @@ def main() -> None:
     for stage, name in (("first", "first stage"), ("rerank", f"rerank top-{args.candidates}"), ("total", "search end to end")):
         row(f"{name} p50 / p95 ms", lambda r, s=stage: f"{r['latency_ms'][s]['p50']:.1f} / {r['latency_ms'][s]['p95']:.1f}")
     row("index pages cached before / after drop (MiB)", lambda r: f"{r['resident_before_mib']:.0f} / {r['resident_after_drop_mib']:.0f}")
+    row("disk reads during search, MiB per query", lambda r: f"{r['read_mib_per_query']:.1f}")
     row("index pages cached at end (MiB)", lambda r: f"{r['resident_end_mib']:.0f}")
     rows.append(("cgroup peak usage (MiB)", *(f"{runs[k]['max_usage'] / mib:.0f}" for k in ("uncapped", "capped"))))
     row("cgroup stat at end: cache / rss / mapped_file (MiB)",
