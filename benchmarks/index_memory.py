@@ -111,7 +111,7 @@ def child(args: argparse.Namespace) -> None:
 
         for segment in index._segments:
             for array in segment.token_arrays.values():
-                getattr(array, "_mmap").madvise(mmap.MADV_RANDOM)
+                array._mmap.madvise(mmap.MADV_RANDOM)
     if group is not None and args.join == "late":
         (group / "cgroup.procs").write_text(str(os.getpid()))
     report["status_start"] = _status()
