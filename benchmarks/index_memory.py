@@ -106,12 +106,13 @@ def child(args: argparse.Namespace) -> None:
             finally:
                 os.close(fd)
     report["resident_after_drop_mib"] = _resident_mib(files)
-    if args.advice == "random":  # no read-around on the randomly gathered token rows
+    if args.advice != "index":  # override what the index advised (it opens token maps MADV_RANDOM)
         import mmap
 
+        advice = mmap.MADV_RANDOM if args.advice == "random" else mmap.MADV_NORMAL
         for segment in index._segments:
             for array in segment.token_arrays.values():
-                array._mmap.madvise(mmap.MADV_RANDOM)
+                array._mmap.madvise(advice)
     if group is not None and args.join == "late":
         (group / "cgroup.procs").write_text(str(os.getpid()))
     report["status_start"] = _status()
@@ -270,9 +271,9 @@ def main() -> None:
     parser.add_argument("--cap", default="256M", help="memory.limit_in_bytes of the capped run (e.g. 256M, 1G)")
     parser.add_argument("--join", choices=("late", "early"), default="late",
                         help="child joins the cgroup after imports + index open (late) or at start (early)")
-    parser.add_argument("--advice", choices=("normal", "random"), default="normal",
-                        help="madvise of the token memory maps in the child: normal (as the index ships: "
-                        "kernel read-around) or random (MADV_RANDOM, no read-around)")
+    parser.add_argument("--advice", choices=("index", "normal", "random"), default="index",
+                        help="madvise of the token memory maps in the child: index (as SmartIndex opens them: "
+                        "MADV_RANDOM), normal (force kernel read-around, the behaviour before that fix) or random")
     parser.add_argument("--work", default="/tmp/index-memory", help="folder for the (reused) index and results")
     # child-only options
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)

@@ -183,7 +183,7 @@ class Segment:
             token_ids=load_npy(folder / "token_ids.npy", mmap=True),
             positions=load_npy(folder / "positions.npy", mmap=True),
             token_arrays={
-                name[len(TOKEN_PREFIX) : -len(".npy")]: load_npy(folder / name, mmap=True)
+                name[len(TOKEN_PREFIX) : -len(".npy")]: load_npy(folder / name, mmap=True, random_access=True)
                 for name in files
                 if name.startswith(TOKEN_PREFIX)
             },
