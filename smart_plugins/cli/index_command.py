@@ -1,4 +1,4 @@
-"""``smart-plugins index build|add|delete|info`` and ``smart-plugins search``."""
+"""``smart-plugins index build|add|delete|compact|info`` and ``smart-plugins search``."""
 
 from __future__ import annotations
 
@@ -53,6 +53,16 @@ def register(subparsers: Any) -> None:
     delete.add_argument("ids", nargs="*", metavar="ID", help="ids to delete")
     delete.add_argument("--ids-file", help="file with one id per line")
     delete.set_defaults(func=run_delete)
+
+    compact = actions.add_parser(
+        "compact", help="rewrite segments holding deleted documents without them (reclaims disk)"
+    )
+    compact.add_argument("dir", metavar="DIR")
+    compact.add_argument("--min-deleted-share", type=float, default=0.0, metavar="X",
+                         help="only rewrite segments whose share of deleted rows is at least X in [0, 1] "
+                              "(default 0: every segment with a deleted row)")
+    compact.add_argument("--json", action="store_true", help="print the summary as JSON")
+    compact.set_defaults(func=run_compact)
 
     info = actions.add_parser("info", help="documents, tokens, bytes/token, compression, model")
     info.add_argument("dir", metavar="DIR")
@@ -177,6 +187,25 @@ def run_delete(args: argparse.Namespace) -> int:
     with SmartIndex.open(args.dir, None) as index:
         n = index.delete(ids)
         print(f"deleted {n} documents; the index holds {len(index)}")
+    return 0
+
+
+def run_compact(args: argparse.Namespace) -> int:
+    from smart_plugins.index import SmartIndex
+
+    with SmartIndex.open(args.dir, None) as index:
+        summary = index.compact(min_deleted_share=args.min_deleted_share)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    elif not summary["committed"]:
+        print(f"nothing to compact: no segment reaches a deleted share of {args.min_deleted_share:g} "
+              f"(version {summary['version']} unchanged)")
+    else:
+        saved = summary["bytes_before"] - summary["bytes_after"]
+        print(f"compacted {summary['segments_rewritten']} of {summary['segments']} segments: dropped "
+              f"{summary['documents_dropped']} deleted documents ({summary['tokens_dropped']} tokens); "
+              f"disk {summary['bytes_before'] / 2**20:.2f} -> {summary['bytes_after'] / 2**20:.2f} MiB "
+              f"({saved / 2**20:.2f} MiB freed); version {summary['version']}, {summary['documents']} documents")
     return 0
 
 
