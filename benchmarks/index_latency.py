@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -112,25 +111,35 @@ def build(folder: Path, n: int, args: argparse.Namespace, first_stage: str) -> t
     return index, spent, first_chunk
 
 
-def measure(index: SmartIndex, queries: EncodedTexts, args: argparse.Namespace) -> dict:
+def time_queries(index: SmartIndex, queries: EncodedTexts, candidates: int) -> dict[str, list]:
+    """Search each query alone; per query: first stage, rerank and end-to-end seconds, the
+    first stage's candidate rows and the top-10 ids (hybrid 1:1)."""
     weights = ScoreWeights(1, 1)
     allowed = index._allowed(None, None)
-    first, rerank, total = [], [], []
-    cand_sets = []
+    out: dict[str, list] = {"first": [], "rerank": [], "total": [], "rows": [], "top10": []}
     for q in range(len(queries)):
         one = queries.select([q])
         qp = torch.nn.functional.normalize(one.pooled, dim=-1).numpy()
         t0 = time.perf_counter()
-        rows, _ = index._first_stage(qp, args.candidates, allowed)
+        rows, _ = index._first_stage(qp, candidates, allowed)
         t1 = time.perf_counter()
         index._late_scores(one, rows[0])
         t2 = time.perf_counter()
-        index.search_encoded(one, k=10, candidates=args.candidates, weights=weights)
+        hits = index.search_encoded(one, k=10, candidates=candidates, weights=weights)[0]
         t3 = time.perf_counter()
-        first.append(t1 - t0)
-        rerank.append(t2 - t1)
-        total.append(t3 - t2)
-        cand_sets.append(set(row_ids(index, rows[0])))
+        out["first"].append(t1 - t0)
+        out["rerank"].append(t2 - t1)
+        out["total"].append(t3 - t2)
+        out["rows"].append(rows[0])
+        out["top10"].append([h.id for h in hits])
+    return out
+
+
+def measure(index: SmartIndex, queries: EncodedTexts, args: argparse.Namespace) -> dict:
+    weights = ScoreWeights(1, 1)
+    timed = time_queries(index, queries, args.candidates)
+    first, rerank, total = timed["first"], timed["rerank"], timed["total"]
+    cand_sets = [set(row_ids(index, rows)) for rows in timed["rows"]]
     n_exh = min(args.recall_queries, len(queries))
     rec10, rec100, agree10 = [], [], []
     for q in range(n_exh):

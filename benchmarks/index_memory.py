@@ -87,11 +87,10 @@ def child(args: argparse.Namespace) -> None:
     import torch
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from index_latency import _StubEncoder
+    from index_latency import _StubEncoder, time_queries
 
     from smart_plugins.encoder import EncodedTexts
     from smart_plugins.index import SmartIndex
-    from smart_plugins.scoring import ScoreWeights
 
     torch.set_num_threads(1)
     index = SmartIndex.open(args.index, _StubEncoder(args.dim), read_only=True, verify=False)
@@ -117,23 +116,8 @@ def child(args: argparse.Namespace) -> None:
         (group / "cgroup.procs").write_text(str(os.getpid()))
     report["status_start"] = _status()
     read_start = _read_bytes()
-    weights = ScoreWeights(1, 1)
-    allowed = index._allowed(None, None)
-    first, rerank, total, top10 = [], [], [], []
-    for q in range(len(queries)):
-        one = queries.select([q])
-        qp = torch.nn.functional.normalize(one.pooled, dim=-1).numpy()
-        t0 = time.perf_counter()
-        rows, _ = index._first_stage(qp, args.candidates, allowed)
-        t1 = time.perf_counter()
-        index._late_scores(one, rows[0])
-        t2 = time.perf_counter()
-        hits = index.search_encoded(one, k=10, candidates=args.candidates, weights=weights)[0]
-        t3 = time.perf_counter()
-        first.append(t1 - t0)
-        rerank.append(t2 - t1)
-        total.append(t3 - t2)
-        top10.append([h.id for h in hits])
+    timed = time_queries(index, queries, args.candidates)
+    first, rerank, total, top10 = timed["first"], timed["rerank"], timed["total"], timed["top10"]
 
     def pct(values: list[float], p: float) -> float:
         return float(np.percentile(np.array(values) * 1000, p))
