@@ -30,6 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for the trained model (must not exist unless --overwrite)")
     defaults = AdapterTrainingConfig()
     parser.add_argument("--dim", type=int, default=defaults.dim, help=f"adapter output size D (default: {defaults.dim})")
+    parser.add_argument("--layers", type=int, default=defaults.layers,
+                        help="mix the last N layers' token states with learned weights (default: 1, the last layer)")
+    parser.add_argument("--query-weights", action="store_true", help="learn a weight per query token (default: uniform)")
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--lr", type=float, default=defaults.learning_rate, help="AdamW peak learning rate")
@@ -68,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
         raise FileExistsError(f"--out {out} exists and is not empty; pass --overwrite to replace it")
     config = AdapterTrainingConfig(
         dim=args.dim,
+        layers=args.layers,
+        query_weights=args.query_weights,
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.lr,

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from smart_plugins.encoder.encoded import EncodedTexts
 from smart_plugins.encoder.inputs import validate_texts
 from smart_plugins.encoder.token_policy import TokenPolicy, kept_token_mask
+from smart_plugins.encoder.token_weights import TOKEN_WEIGHT_LOGITS_KEY, weight_tokens
 from smart_plugins.models import resolve_model_name
 
 logger = logging.getLogger(__name__)
@@ -69,6 +70,11 @@ class SmartEncoder:
         (pooled = mean of the windows' pooled vectors, re-normalised if the model normalises).
     chunk_overlap:
         Tokens shared by consecutive windows in ``"chunk"`` mode.
+    hidden_layers:
+        Token vectors of a model without adapter hold the last ``N`` layers' states side by
+        side (each L2-normalised, then the whole row normalised), ``N * H`` values per token.
+        Only for training a layer-mixing :class:`~smart_plugins.encoder.token_adapter.TokenAdapter`
+        from cached states; the default ``1`` gives the last layer, as the SMART formula says.
 
     Examples
     --------
@@ -91,6 +97,7 @@ class SmartEncoder:
         truncation: Literal["warn", "chunk"] = "warn",
         chunk_overlap: int = 32,
         model_kwargs: dict[str, Any] | None = None,
+        hidden_layers: int = 1,
     ) -> None:
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
@@ -117,6 +124,14 @@ class SmartEncoder:
         self.truncation = truncation
         self.chunk_overlap = chunk_overlap
         self._dropped_ids = self.token_policy.dropped_token_ids(self.tokenizer)
+        if not isinstance(hidden_layers, int) or hidden_layers < 1:
+            raise ValueError(f"hidden_layers must be a positive integer, got {hidden_layers!r}")
+        self._adapter = next((m for m in self.model if hasattr(m, "describe_adapter")), None)
+        if hidden_layers > 1 and self._adapter is not None:
+            raise ValueError("hidden_layers > 1 gives a base model's raw layer states; this model has a token adapter")
+        self.hidden_layers = hidden_layers
+        if max(hidden_layers, int(getattr(self._adapter, "layers", 1))) > 1:
+            expose_hidden_layers(self.model)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -189,7 +204,9 @@ class SmartEncoder:
     @property
     def token_dim(self) -> int:
         adapter_dim = [getattr(m, "output_dim", None) for m in self.model if hasattr(m, "describe_adapter")]
-        return int(adapter_dim[0]) if adapter_dim else int(self.model[0].get_embedding_dimension())
+        if adapter_dim:
+            return int(adapter_dim[0])
+        return int(self.model[0].get_embedding_dimension()) * getattr(self, "hidden_layers", 1)
 
     def describe(self) -> dict[str, Any]:
         """JSON-able identity of this encoder configuration (indexes and caches record it)."""
@@ -204,6 +221,7 @@ class SmartEncoder:
             "max_length": self.max_length,
             "token_policy": self.token_policy.describe(),
             "adapter": adapters[0] if adapters else None,
+            **({"hidden_layers": self.hidden_layers} if getattr(self, "hidden_layers", 1) > 1 else {}),
         }
 
     # ------------------------------------------------------------------ encoding
@@ -375,8 +393,16 @@ class SmartEncoder:
         if self.model.truncate_dim:
             pooled = pooled[:, : self.model.truncate_dim]
         states = out.get(ADAPTED_TOKENS_KEY, out["token_embeddings"])
+        if self.hidden_layers > 1:
+            states = torch.cat(
+                [*(F.normalize(h, dim=-1) for h in out["all_layer_embeddings"][-self.hidden_layers : -1]), F.normalize(states, dim=-1)],
+                dim=-1,
+            )
+        weight_logits = out.get(TOKEN_WEIGHT_LOGITS_KEY)
         input_ids, attention_mask = out["input_ids"], out["attention_mask"]
         if "cu_seq_lens_q" in out:  # flash-attention kept the batch flat: re-pad it
+            if weight_logits is not None:
+                weight_logits = _repad(weight_logits.unsqueeze(-1), input_ids, out["cu_seq_lens_q"])[0].squeeze(-1)
             states, input_ids, attention_mask = _repad(states, input_ids, out["cu_seq_lens_q"])
         if isinstance(prompt_length, Tensor):
             prompt_length = int(prompt_length.reshape(-1)[0])
@@ -386,7 +412,10 @@ class SmartEncoder:
             keep[empty] = attention_mask[empty].bool()
         position_in_text = torch.cumsum(attention_mask.to(torch.int64), dim=1) - 1
         counts = keep.sum(dim=1).tolist()
-        vectors = F.normalize(states[keep].float(), dim=-1).cpu()
+        vectors = F.normalize(states[keep].float(), dim=-1)
+        if weight_logits is not None:  # a query under an adapter that weights query tokens
+            vectors = weight_tokens(vectors, weight_logits[keep], keep.sum(dim=1))
+        vectors = vectors.cpu()
         return (
             pooled.cpu(),
             list(vectors.split(counts)),
@@ -405,6 +434,23 @@ def _repad(states: Tensor, input_ids: Tensor, cu_seq_lens: Tensor) -> tuple[Tens
     for row, n in enumerate(lengths):
         mask[row, :n] = 1
     return padded_states, padded_ids, mask
+
+
+def expose_hidden_layers(model: Any) -> None:
+    """Make the backbone (``model[0]``) return every layer's states (``all_layer_embeddings``).
+
+    Examples
+    --------
+    >>> expose_hidden_layers(object())  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    ValueError: ...
+    """
+    transformer = model[0] if hasattr(model, "__getitem__") else None
+    backbone = getattr(transformer, "model", None) or getattr(transformer, "auto_model", None)
+    config = getattr(backbone, "config", None)
+    if config is None:
+        raise ValueError("cannot reach the backbone's config (model[0].model.config) to enable its hidden states")
+    config.output_hidden_states = True
 
 
 def default_device() -> str:

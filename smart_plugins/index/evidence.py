@@ -21,7 +21,8 @@ def token_matches(
     tokenizer: Any,
     doc_text: str | None = None,
 ) -> list[TokenMatch]:
-    """For every query token, its best-matching document token (the argmax inside MaxSim).
+    """For every query token, its best-matching document token (the argmax inside MaxSim) and
+    their cosine similarity.
 
     Examples
     --------
@@ -34,7 +35,8 @@ def token_matches(
     >>> (m[0].query_token, m[0].doc_token, m[0].doc_position, m[0].similarity)
     ('t7', 't7', 2, 1.0)
     """
-    sims = query_tokens.float() @ doc_tokens.float().T
+    # cosine: query vectors may carry an adapter's learned token weights (their norms)
+    sims = torch.nn.functional.normalize(query_tokens.float(), dim=-1) @ doc_tokens.float().T
     best, arg = sims.max(dim=1)
     q_strings = tokenizer.convert_ids_to_tokens([int(i) for i in query_ids])
     d_strings = tokenizer.convert_ids_to_tokens([int(i) for i in doc_ids])

@@ -26,6 +26,7 @@ from smart_plugins.training.trainer import (
     TrainingReport,
     save_model,
     train_adapter,
+    state_encoder,
 )
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "load_pairs",
     "load_sentence_transformer",
     "save_model",
+    "state_encoder",
     "train_adapter",
     "unique_texts",
 ]

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from smart_plugins.encoder.smart_encoder import ADAPTED_TOKENS_KEY
+from smart_plugins.encoder.token_weights import TOKEN_WEIGHT_LOGITS_KEY, weight_tokens
 from smart_plugins.encoder.token_policy import TokenPolicy, kept_token_mask
 from smart_plugins.scoring import ScoreWeights, maxsim, pooled_scores
 
@@ -193,9 +194,10 @@ class SmartHybridLoss(torch.nn.Module):
         """Where training stands (0 -> 1), for the weight schedules; see :class:`ScheduleCallback`."""
         self.progress = float(progress)
 
-    def embed(self, features: dict[str, Tensor]) -> _Packed:
-        """Pooled vectors and packed unit token vectors of one column, with gradients."""
-        out = self.model(features)
+    def embed(self, features: dict[str, Tensor], kind: str | None = None) -> _Packed:
+        """Pooled vectors and packed token vectors of one column (``kind`` "query" or "document"),
+        with gradients: unit vectors, scaled by the adapter's query-token weights if it has them."""
+        out = self.model(features, task=kind) if kind else self.model(features)
         states = out.get(ADAPTED_TOKENS_KEY, out["token_embeddings"])
         keep = kept_token_mask(out["input_ids"], out["attention_mask"], self._dropped_ids.to(states.device), None)
         empty = ~keep.any(dim=1)
@@ -205,10 +207,13 @@ class SmartHybridLoss(torch.nn.Module):
         offsets = torch.zeros(len(lengths) + 1, dtype=torch.int64)
         offsets[1:] = torch.cumsum(lengths, 0)
         tokens = F.normalize(states[keep].float(), dim=-1)
+        logits = out.get(TOKEN_WEIGHT_LOGITS_KEY)
+        if logits is not None:
+            tokens = weight_tokens(tokens, logits[keep], lengths.to(tokens.device))
         return _Packed(out["sentence_embedding"].float(), tokens, offsets)
 
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None) -> dict[str, Tensor]:
-        columns = [self.embed(features) for features in sentence_features]
+        columns = [self.embed(features, "query" if i == 0 else "document") for i, features in enumerate(sentence_features)]
         if len(columns) < 2:
             raise ValueError(f"SmartHybridLoss needs (query, positive[, negatives...]) columns, got {len(columns)}")
         queries, doc_columns = columns[0], columns[1:]

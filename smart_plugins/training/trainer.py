@@ -26,7 +26,7 @@ from sentence_transformers import SentenceTransformer
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from smart_plugins.encoder import EncodedTexts, SmartEncoder
+from smart_plugins.encoder import EncodedTexts, SmartEncoder, expose_hidden_layers
 from smart_plugins.scoring import ScoreWeights, maxsim, pooled_scores
 from smart_plugins.encoder.token_adapter import TokenAdapter, find_adapter
 from smart_plugins.training.cache import TokenStateCache
@@ -44,6 +44,10 @@ class AdapterTrainingConfig:
     ----------
     dim:
         Output size ``D`` of the token adapter.
+    layers, query_weights:
+        The adapter's optional parts (see :class:`~smart_plugins.encoder.token_adapter.TokenAdapter`):
+        a learned mix of the last ``layers`` layers, and learned query-token weights. Off by
+        default; ``layers > 1`` caches every mixed layer (``layers`` times the memory).
     epochs, batch_size, learning_rate, weight_decay:
         AdamW over the adapter's parameters; in-batch negatives, so bigger batches are harder.
     temperature, late_weight, hybrid_weight, score_weights:
@@ -79,6 +83,8 @@ class AdapterTrainingConfig:
     """
 
     dim: int = 128
+    layers: int = 1
+    query_weights: bool = False
     epochs: int = 3
     batch_size: int = 32
     learning_rate: float = 5e-3
@@ -96,7 +102,7 @@ class AdapterTrainingConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("dim", "epochs", "batch_size"):
+        for name in ("dim", "layers", "epochs", "batch_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -187,7 +193,9 @@ def train_adapter(
     start = time.perf_counter()
     if cache is None:
         query_texts, doc_texts = unique_texts(pairs)
-        cache = TokenStateCache.build(encoder, query_texts, doc_texts, path=cache_path, show_progress_bar=show_progress_bar)
+        cache = TokenStateCache.build(
+            state_encoder(encoder, config.layers), query_texts, doc_texts, path=cache_path, show_progress_bar=show_progress_bar
+        )
     cache_seconds = time.perf_counter() - start
 
     q_rows = _rows(cache.query_index, [p.query for p in pairs], "query")
@@ -195,7 +203,15 @@ def train_adapter(
     neg_rows = _negative_rows(cache, pairs, pos_rows, q_rows, config)
 
     hidden = encoder.model[0].get_embedding_dimension()
-    adapter = TokenAdapter(int(hidden), config.dim, seed=config.seed).to(device)
+    adapter = TokenAdapter(
+        int(hidden), config.dim, layers=config.layers, query_weights=config.query_weights, seed=config.seed
+    ).to(device)
+    if cache.docs.tokens.shape[1] != adapter.state_size:
+        raise ValueError(
+            f"the state cache holds {cache.docs.tokens.shape[1]}-value token states but an adapter over "
+            f"{config.layers} layer(s) of size {hidden} reads {adapter.state_size}: build the cache with "
+            f"state_encoder(encoder, {config.layers})"
+        )
     optimizer = torch.optim.AdamW(adapter.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     objective = config.objective()
     generator = torch.Generator().manual_seed(config.seed)
@@ -215,8 +231,8 @@ def train_adapter(
             doc_rows = pos_rows[batch]
             if neg_rows is not None:
                 doc_rows = torch.cat([doc_rows, _pick_negatives(neg_rows[batch], config, generator).reshape(-1)])
-            queries = _project(adapter, cache.queries.select(q_rows[batch]), device)
-            docs = _project(adapter, cache.docs.select(doc_rows), device)
+            queries = _project(adapter, cache.queries.select(q_rows[batch]), device, "query")
+            docs = _project(adapter, cache.docs.select(doc_rows), device, "document")
             exclude = doc_rows.unsqueeze(0) == pos_rows[batch].unsqueeze(1)  # same text as the positive
             terms = objective.losses(queries, docs, progress=step / max(1, total_steps - 1), exclude=exclude)
             optimizer.zero_grad(set_to_none=True)
@@ -231,6 +247,8 @@ def train_adapter(
     train_seconds = time.perf_counter() - start
     adapter.eval()
     trained = copy.deepcopy(encoder.model)  # the caller's model stays adapter-free
+    if config.layers > 1:
+        expose_hidden_layers(trained)  # also saved in the backbone's config, so any load mixes layers
     trained.append(adapter)
     report = TrainingReport(
         pairs=len(pairs),
@@ -252,9 +270,31 @@ class _Projected:
     offsets: Tensor
 
 
-def _project(adapter: TokenAdapter, encoded: EncodedTexts, device: str) -> _Projected:
-    tokens = adapter.project(encoded.tokens.to(device=device, dtype=torch.float32))
+def _project(adapter: TokenAdapter, encoded: EncodedTexts, device: str, kind: str) -> _Projected:
+    states = encoded.tokens.to(device=device, dtype=torch.float32)
+    tokens = adapter.encode_packed(states, encoded.lengths.to(device), kind=kind)
     return _Projected(encoded.pooled.to(device=device, dtype=torch.float32), tokens, encoded.offsets)
+
+
+def state_encoder(encoder: SmartEncoder, layers: int) -> SmartEncoder:
+    """The encoder whose token vectors an adapter over ``layers`` layers trains on.
+
+    ``layers == 1``: ``encoder`` itself; else an encoder sharing its model that returns the last
+    ``layers`` layers' states side by side (``SmartEncoder(hidden_layers=layers)``).
+    """
+    if layers == 1:
+        return encoder
+    out = SmartEncoder(
+        encoder.model,
+        device=encoder.device,
+        token_policy=encoder.token_policy,
+        batch_size=encoder.batch_size,
+        truncation=encoder.truncation,
+        chunk_overlap=encoder.chunk_overlap,
+        hidden_layers=layers,
+    )
+    out.model_name = encoder.model_name
+    return out
 
 
 def _rows(index: dict[str, int], texts: Sequence[str], what: str) -> Tensor:
@@ -312,6 +352,7 @@ def _pick_negatives(ranked: Tensor, config: AdapterTrainingConfig, generator: to
 def _mine(cache: TokenStateCache, pos_rows: Tensor, q_rows: Tensor, config: AdapterTrainingConfig) -> list[list[int]]:
     """Per pair, cached document rows ranked as the frozen model ranks them (positive left out)."""
     n_docs = len(cache.docs)
+    hidden = cache.docs.tokens.shape[1] // config.layers
     deep = config.mine_by == "smart" or config.sample_negatives
     depth = min(config.mining_depth if deep else config.hard_negatives, n_docs - 1)
     out: list[list[int]] = []
@@ -325,11 +366,16 @@ def _mine(cache: TokenStateCache, pos_rows: Tensor, q_rows: Tensor, config: Adap
             if config.mine_by == "smart":
                 query = cache.queries.select([int(rows[i])])
                 docs = cache.docs.select(candidates)
-                late = maxsim(query.tokens.float(), query.offsets, docs.tokens.float(), docs.offsets)[0]
+                late = maxsim(_last_layer(query.tokens, hidden), query.offsets, _last_layer(docs.tokens, hidden), docs.offsets)[0]
                 hybrid = config.score_weights.pool * top.values[i] + config.score_weights.late * late
                 candidates = candidates[torch.argsort(hybrid, descending=True)]
             out.append(candidates.tolist())
     return out
+
+
+def _last_layer(tokens: Tensor, hidden: int) -> Tensor:
+    """The last layer's unit vectors out of cached states (several layers side by side)."""
+    return torch.nn.functional.normalize(tokens[:, -hidden:].float(), dim=-1)
 
 
 def save_model(model: SentenceTransformer, path: str | Path, *, overwrite: bool = False) -> Path:

@@ -46,3 +46,13 @@ def test_train_names_a_bad_dataset_folder(tiny_model_dir, tmp_path, capsys):
     argv = ["train", "--model", str(tiny_model_dir), "--train", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]
     assert main(argv) == 1
     assert "not a BEIR-layout dataset folder" in capsys.readouterr().err
+
+
+def test_train_with_layer_mix_and_query_weights(tiny_model_dir, tmp_path):
+    data = make_dataset(tmp_path / "data")
+    out = tmp_path / "mixed"
+    argv = ["train", "--model", str(tiny_model_dir), "--train", str(data), "--dim", "8", "--epochs", "1",
+            "--batch-size", "4", "--layers", "2", "--query-weights", "--out", str(out)]
+    assert main(argv) == 0
+    adapter = SmartEncoder(str(out), device="cpu").describe()["adapter"]
+    assert adapter["layers"] == 2 and adapter["query_weights"] is True

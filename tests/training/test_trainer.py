@@ -15,6 +15,7 @@ from smart_plugins.training import (
     find_adapter,
     save_model,
     train_adapter,
+    state_encoder,
     unique_texts,
 )
 
@@ -51,11 +52,12 @@ def test_training_lowers_the_loss_and_keeps_the_backbone_frozen(fresh_encoder):
     assert report.adapter["sha256"] == adapter.fingerprint()
 
 
-def test_one_step_lowers_the_loss_on_the_same_batch(fresh_encoder):
+@pytest.mark.parametrize("options", [{}, {"layers": 2, "query_weights": True}], ids=["reference", "layer-mix+weights"])
+def test_one_step_lowers_the_loss_on_the_same_batch(fresh_encoder, options):
     pairs = make_pairs(8)
-    config = AdapterTrainingConfig(dim=8, epochs=1, batch_size=8, learning_rate=5e-3, hard_negatives=0)
+    config = AdapterTrainingConfig(dim=8, epochs=1, batch_size=8, learning_rate=5e-3, hard_negatives=0, **options)
     queries, docs = unique_texts(pairs)
-    cache = TokenStateCache.build(fresh_encoder, queries, docs)
+    cache = TokenStateCache.build(state_encoder(fresh_encoder, config.layers), queries, docs)
     model, first = train_adapter(fresh_encoder, pairs, config, cache=cache)
     assert first.steps == 1 and find_adapter(fresh_encoder.model) is None
     # re-evaluate the batch loss with the trained adapter: lower than the loss before the step
@@ -64,8 +66,8 @@ def test_one_step_lowers_the_loss_on_the_same_batch(fresh_encoder):
     adapter = find_adapter(model)
     objective = config.objective()
     with torch.no_grad():
-        q = _project(adapter, cache.query_rows([p.query for p in pairs]), "cpu")
-        d = _project(adapter, cache.doc_rows([p.positive for p in pairs]), "cpu")
+        q = _project(adapter, cache.query_rows([p.query for p in pairs]), "cpu", "query")
+        d = _project(adapter, cache.doc_rows([p.positive for p in pairs]), "cpu", "document")
         after = float(objective.losses(q, d)["loss"])
     assert after < first.epoch_losses[0]
 
@@ -162,3 +164,22 @@ def test_learning_rate_warms_up_then_decays_to_zero():
 def test_bad_mining_and_schedule_settings_are_refused(options, message):
     with pytest.raises(ValueError, match=message):
         AdapterTrainingConfig(**options)
+
+
+def test_layer_mixing_adapter_trains_saves_and_loads(fresh_encoder, tiny_encoder, tmp_path):
+    config = AdapterTrainingConfig(dim=6, epochs=1, batch_size=8, layers=2, query_weights=True, hard_negatives=1)
+    model, report = train_adapter(fresh_encoder, make_pairs(), config)
+    assert report.adapter["layers"] == 2 and report.adapter["query_weights"] is True
+    encoder = SmartEncoder(str(save_model(model, tmp_path / "mixed")), device="cpu")
+    assert encoder.describe()["adapter"] == report.adapter
+    texts = ["red star server", "blue moon"]
+    assert torch.allclose(encoder.encode_queries(texts).pooled, tiny_encoder.encode(texts).pooled, atol=1e-6)
+    docs = encoder.encode_documents(texts)
+    assert torch.allclose(docs.tokens.norm(dim=-1), torch.ones(len(docs.tokens)), atol=1e-5)
+
+
+def test_a_cache_of_the_wrong_width_is_refused(fresh_encoder):
+    pairs = make_pairs(8)
+    cache = TokenStateCache.build(fresh_encoder, *unique_texts(pairs))  # last layer only
+    with pytest.raises(ValueError, match="state_encoder"):
+        train_adapter(fresh_encoder, pairs, AdapterTrainingConfig(dim=4, epochs=1, batch_size=8, layers=2), cache=cache)
