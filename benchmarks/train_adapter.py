@@ -46,19 +46,32 @@ from smart_plugins.training import (
     TrainingPair,
     find_adapter,
     save_model,
+    state_encoder,
     train_adapter,
 )
 
 METRICS = parse_metrics("ndcg@10,recall@10,mrr@10")
 
 
-def project(adapter, enc: EncodedTexts, chunk: int = 200_000) -> EncodedTexts:
-    """Apply a trained adapter to base token states (exactly what the saved model computes)."""
+def project(adapter, enc: EncodedTexts, kind: str = "document", texts_per_chunk: int = 4096) -> EncodedTexts:
+    """Apply a trained adapter to base token states (exactly what the saved model computes,
+    query-token weights included for ``kind="query"``)."""
     parts = []
     with torch.no_grad():
-        for i in range(0, enc.tokens.shape[0], chunk):
-            parts.append(adapter.project(enc.tokens[i : i + chunk].float()))
+        for i in range(0, len(enc), texts_per_chunk):
+            part = enc.select(list(range(i, min(len(enc), i + texts_per_chunk))))
+            parts.append(adapter.encode_packed(part.tokens.float(), part.lengths, kind=kind))
     return EncodedTexts(enc.pooled, torch.cat(parts), enc.offsets, enc.token_ids, enc.positions)
+
+
+def encode_states(encoder: SmartEncoder, texts: list[str], kind: str, shared: EncodedCache, chunk: int = 4000) -> EncodedTexts:
+    """Base states of ``texts`` (through the on-disk cache), kept at float16 chunk by chunk so
+    several layers of a large corpus fit in memory."""
+    parts = [
+        encode_cached(encoder, texts[i : i + chunk], kind, shared)[0].to(dtype=torch.float16)
+        for i in range(0, len(texts), chunk)
+    ]
+    return EncodedTexts.concat(parts)
 
 
 def metrics_of(scores: CandidateScores, weights: ScoreWeights, query_ids, doc_ids, qrels) -> dict[str, float]:
@@ -81,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=0.05)
     parser.add_argument("--no-decay", action="store_true")
     parser.add_argument("--hard-negatives", type=int, default=2)
+    parser.add_argument("--layers", type=int, default=1, help="adapter mixes the last N layers")
+    parser.add_argument("--query-weights", action="store_true", help="adapter learns query-token weights")
     parser.add_argument("--hybrid-weight", default="1", help="schedule of the hybrid InfoNCE term: W or START:END")
     parser.add_argument("--depth", type=int, default=200)
     parser.add_argument("--work", default="/tmp/smart-train-bench", help="model folders")
@@ -100,6 +115,12 @@ def main(argv: list[str] | None = None) -> int:
         docs, doc_s = encode_cached(base, test.doc_texts, "document", shared)
         queries, _ = encode_cached(base, test.query_texts, "query", shared)
         train_q, _ = encode_cached(base, train.query_texts, "query", shared)
+        if args.layers > 1:  # the adapter's inputs: the last N layers side by side
+            states = state_encoder(base, args.layers)
+            state_docs = encode_states(states, test.doc_texts, "document", shared)
+            state_train_q = encode_states(states, train.query_texts, "query", shared)
+        else:
+            state_docs, state_train_q = docs.to(dtype=torch.float16), train_q.to(dtype=torch.float16)
         print(f"[{task}] base encodings ready in {time.perf_counter() - t0:.0f}s (0 = cache hit)", flush=True)
 
         shuffled = list(range(len(train.query_ids)))
@@ -114,10 +135,9 @@ def main(argv: list[str] | None = None) -> int:
             for i in fit_rows
             for did, rel in train.qrels[train.query_ids[i]].items() if rel > 0
         ][: args.max_pairs]
-        cache = TokenStateCache.from_encoded(
-            train.query_texts, train_q.to(dtype=torch.float16), test.doc_texts, docs.to(dtype=torch.float16)
-        )
+        cache = TokenStateCache.from_encoded(train.query_texts, state_train_q, test.doc_texts, state_docs)
         tune_q = train_q.select(tune_rows)
+        state_tune_q = state_train_q.select(tune_rows)
 
         def report(method: str, test_scores: CandidateScores, tune_scores: CandidateScores | None, **extra):
             rows = [{"task": task, "method": f"{method}, λ 1:1", "weights": "1:1", **extra,
@@ -146,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
                 dim=dim, epochs=epochs, batch_size=args.batch_size, learning_rate=args.lr, temperature=args.temperature,
                 warmup=args.warmup, decay=not args.no_decay, hard_negatives=args.hard_negatives,
                 hybrid_weight=LinearSchedule.parse(args.hybrid_weight),
+                layers=args.layers, query_weights=args.query_weights,
             )
             model, train_report = train_adapter(base, pairs, config, cache=cache)
             folder_out = save_model(model, work / f"{task}-adapter-{dim}", overwrite=True)
@@ -153,14 +174,15 @@ def main(argv: list[str] | None = None) -> int:
             adapter = find_adapter(trained.model)
             sample = list(range(0, len(test.doc_texts), max(1, len(test.doc_texts) // 40)))
             direct = trained.encode_documents([test.doc_texts[i] for i in sample])
-            if not torch.allclose(direct.tokens, project(adapter, docs.select(sample)).tokens, atol=5e-3):
+            if not torch.allclose(direct.tokens, project(adapter, state_docs.select(sample)).tokens, atol=5e-3):
                 print("adapter applied to cached states disagrees with SmartEncoder(saved folder): aborting", file=sys.stderr)
                 return 1
-            adapted_docs = project(adapter, docs)
+            adapted_docs = project(adapter, state_docs)
+            variant = "".join([f", {args.layers} layers" if args.layers > 1 else "", ", query weights" if args.query_weights else ""])
             rows += report(
-                f"adapter D={dim} hybrid",
+                f"adapter D={dim}{variant} hybrid",
                 score_candidates(trained.encode_queries(test.query_texts), adapted_docs, k=args.depth),
-                score_candidates(project(adapter, tune_q), adapted_docs, k=args.depth),
+                score_candidates(project(adapter, state_tune_q, kind="query"), adapted_docs, k=args.depth),
                 token_dim=trained.token_dim, bytes_per_token_fp16=2 * trained.token_dim, train_pairs=train_report.pairs,
                 epochs=epochs, train_seconds=round(train_report.train_seconds, 1),
                 epoch_losses=[round(x, 4) for x in train_report.epoch_losses],
