@@ -7,14 +7,19 @@ memory-mapped file in row blocks.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from smart_plugins.index.hnsw_store import GraphKey, SavedGraphError, load_graph, save_graph
 from smart_plugins.index.segment import Segment
+
+logger = logging.getLogger(__name__)
 
 FIRST_STAGES = ("exact", "hnsw")
 _BLOCK_ROWS = 65536
@@ -58,11 +63,15 @@ def readonly_tensor(array: np.ndarray) -> torch.Tensor:
 
 
 class HnswFirstStage:
-    """An in-memory faiss HNSW graph over the pooled vectors, grown as segments are added.
+    """A faiss HNSW graph over the pooled vectors, saved beside the index and grown with it.
 
-    Built lazily at the first search (from the memory-mapped pooled files), extended when
-    new segments appear, rebuilt when segments disappear. Deleted rows stay in the graph and
-    are dropped from its answers by the caller.
+    At the first search of a process the saved graph is loaded (``<index>/hnsw/``, see
+    :mod:`smart_plugins.index.hnsw_store`) when it covers a prefix of the index's segments,
+    and only the segments added since are inserted; otherwise it is built from the
+    memory-mapped pooled files. When the graph grew, it is saved again (atomically; never by a
+    ``read_only`` index). A saved graph that is corrupted or was built with other options is
+    rebuilt with a warning. Deleted rows stay in the graph and are dropped from its answers
+    by the caller.
 
     Examples
     --------
@@ -78,27 +87,61 @@ class HnswFirstStage:
     0
     """
 
-    def __init__(self, options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, options: dict[str, Any] | None = None, *, folder: Path | None = None, writable: bool = False
+    ) -> None:
         options = options or {}
         self.m = int(options.get("m", 32))
         self.ef_construction = int(options.get("ef_construction", 80))
         self.ef_search = int(options.get("ef_search", 128))
+        self.folder = None if folder is None else Path(folder)
+        self.writable = writable and folder is not None
         self._index: Any = None
-        self._names: list[str] = []
+        self._covered: list[tuple[str, str]] = []  # (segment name, pooled sha256) in graph order
+        self._tried_saved = False
+
+    def _key(self, segments: Sequence[Segment]) -> GraphKey:
+        return GraphKey(int(segments[0].pooled.shape[1]), self.m, self.ef_construction)
+
+    def _load_saved(self, key: GraphKey, current: list[tuple[str, str]]) -> None:
+        """Adopt the saved graph when it covers a prefix of ``current``; warn if it is unusable.
+
+        A stale graph (covering segments that compaction replaced) is silently rebuilt.
+        """
+        self._tried_saved = True
+        if self.folder is None:
+            return
+        try:
+            saved = load_graph(self.folder, key, current)
+        except SavedGraphError as exc:
+            warnings.warn(f"rebuilding the HNSW first stage of {self.folder}: {exc}", RuntimeWarning, stacklevel=4)
+            return
+        if saved is not None:
+            self._index, self._covered = saved
 
     def _sync(self, segments: Sequence[Segment]) -> None:
         import faiss
 
-        names = [s.name for s in segments]
-        if self._index is None or names[: len(self._names)] != self._names:
-            dim = segments[0].pooled.shape[1]
-            self._index = faiss.IndexHNSWFlat(dim, self.m, faiss.METRIC_INNER_PRODUCT)
+        current = [(s.name, _pooled_sha(s)) for s in segments]
+        key = self._key(segments)
+        if self._index is not None and current[: len(self._covered)] != self._covered:
+            self._index, self._covered, self._tried_saved = None, [], False  # another process may have saved a newer one
+        if self._index is None and not self._tried_saved:
+            self._load_saved(key, current)
+        if self._index is None:
+            self._index = faiss.IndexHNSWFlat(key.dim, self.m, faiss.METRIC_INNER_PRODUCT)
             self._index.hnsw.efConstruction = self.ef_construction
-            self._names = []
-        for segment in segments[len(self._names) :]:
+            self._covered = []
+        grew = False
+        for segment, identity in zip(segments[len(self._covered) :], current[len(self._covered) :]):
             if len(segment.pooled):
                 self._index.add(np.ascontiguousarray(segment.pooled, dtype=np.float32))
-            self._names.append(segment.name)
+                grew = True
+            self._covered.append(identity)
+        if grew and self.writable:
+            assert self.folder is not None
+            if not save_graph(self.folder, self._index, key, self._covered):
+                logger.info("another process is saving the HNSW graph of %s; not saving this one", self.folder)
 
     def search(self, queries: np.ndarray, k: int, segments: Sequence[Segment]) -> tuple[np.ndarray, np.ndarray]:
         """Approximate top-``k`` ``(scores, global rows)`` per query; rows are -1 when fewer exist."""
@@ -110,3 +153,9 @@ class HnswFirstStage:
         self._index.hnsw.efSearch = max(self.ef_search, k)
         scores, rows = self._index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
         return scores, rows
+
+
+def _pooled_sha(segment: Segment) -> str:
+    """The recorded checksum of a segment's pooled vectors ("" for in-memory test segments)."""
+    entry = getattr(segment, "entry", None) or {}
+    return str(entry.get("files", {}).get("pooled.npy", {}).get("sha256", ""))

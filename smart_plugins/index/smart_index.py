@@ -719,7 +719,7 @@ class SmartIndex:
         n_total = len(allowed)
         if kind == "hnsw" and n_cand < n_total:
             if self._hnsw is None:
-                self._hnsw = HnswFirstStage(self._manifest["first_stage"])
+                self._hnsw = HnswFirstStage(self._manifest["first_stage"], folder=self.path, writable=not self.read_only)
             fetch = min(n_total, n_cand + int((~allowed).sum()))
             if fetch <= 4 * n_cand:  # deleted / filtered rows are few enough to skip afterwards
                 scores, rows = self._hnsw.search(q_pooled, fetch, self._segments)
