@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -164,6 +165,7 @@ def run_build(args: argparse.Namespace) -> int:
         first_stage=args.first_stage,
     ) as index:
         n = _ingest(index, args.corpus, args.chunk, args.limit, upsert=False)
+        index.build_first_stage()
         print(f"indexed {n} documents into {args.dir} ({index.compression})")
         _print_info(index.info())
     return 0
@@ -172,6 +174,7 @@ def run_build(args: argparse.Namespace) -> int:
 def run_add(args: argparse.Namespace) -> int:
     with _open(args.dir, args.device, args.batch_size) as index:
         n = _ingest(index, args.corpus, args.chunk, None, upsert=args.upsert)
+        index.build_first_stage()
         print(f"{'upserted' if args.upsert else 'added'} {n} documents; the index holds {len(index)}")
     return 0
 
@@ -195,6 +198,7 @@ def run_compact(args: argparse.Namespace) -> int:
 
     with SmartIndex.open(args.dir, None) as index:
         summary = index.compact(min_deleted_share=args.min_deleted_share)
+        index.build_first_stage()
     if args.json:
         print(json.dumps(summary, indent=2))
     elif not summary["committed"]:
@@ -226,7 +230,8 @@ def run_search(args: argparse.Namespace) -> int:
 
     where = dict(_parse_where(item) for item in args.where) or None
     weights = ScoreWeights.parse(args.weights) if args.weights else None
-    with _open(args.dir, args.device, 32, read_only=True) as index:
+    # writable when the user may write the folder, so an HNSW graph built here is saved for later searches
+    with _open(args.dir, args.device, 32, read_only=not os.access(args.dir, os.W_OK)) as index:
         results = index.search(
             args.query, k=args.k, candidates=args.candidates, weights=weights, where=where, exhaustive=args.exhaustive
         )
@@ -290,6 +295,14 @@ def _print_info(info: dict[str, Any]) -> None:
     print(f"compression {info['compression']}: {info['token_bytes_per_token']:.1f} bytes/token ({ratio:.1%} of fp32)")
     print(f"disk        {info['disk_bytes'] / 2**20:.1f} MiB")
     print(f"weights     pool {info['weights']['pool']} : late {info['weights']['late']}; first stage {info['first_stage']['kind']}")
+    graph = info.get("hnsw_graph")
+    if graph and "error" not in graph:
+        print(f"hnsw graph  {graph['vectors']:,} vectors over {graph['segments']} segment(s), "
+              f"{graph['bytes'] / 2**20:.1f} MiB (saved; later segments are added at the next search)")
+    elif graph:
+        print(f"hnsw graph  {graph['error']}")
+    elif info["first_stage"]["kind"] == "hnsw":
+        print("hnsw graph  not built yet (built and saved at the first search)")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -119,7 +119,8 @@ class HnswFirstStage:
         if saved is not None:
             self._index, self._covered = saved
 
-    def _sync(self, segments: Sequence[Segment]) -> None:
+    def sync(self, segments: Sequence[Segment]) -> None:
+        """Load, extend or build the graph so it covers ``segments`` (saved when it grew)."""
         import faiss
 
         current = [(s.name, _pooled_sha(s)) for s in segments]
@@ -149,7 +150,7 @@ class HnswFirstStage:
             import faiss  # noqa: F401
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise ModuleNotFoundError("the hnsw first stage needs faiss: pip install 'smart-plugins[index]'") from exc
-        self._sync(segments)
+        self.sync(segments)
         self._index.hnsw.efSearch = max(self.ef_search, k)
         scores, rows = self._index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
         return scores, rows

@@ -102,6 +102,25 @@ def load_graph(
     return None  # pragma: no cover - the loop returns or raises
 
 
+def graph_summary(folder: Path) -> dict[str, Any] | None:
+    """What the saved graph covers (for ``index info``): vectors, segments, bytes; None if none.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> graph_summary(Path(tempfile.mkdtemp())) is None
+    True
+    """
+    sidecar_path = Path(folder) / HNSW_DIR / SIDECAR_NAME
+    try:
+        sidecar = json.loads(sidecar_path.read_text())
+        return {"vectors": int(sidecar["n_vectors"]), "segments": len(sidecar["segments"]), "bytes": int(sidecar["size"])}
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError):
+        return {"error": f"{sidecar_path} is not a valid graph record (the next search rebuilds the graph)"}
+
+
 def _named_file(sidecar_path: Path) -> str | None:
     try:
         return str(json.loads(sidecar_path.read_text())["file"])

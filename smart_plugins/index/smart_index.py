@@ -31,6 +31,7 @@ from smart_plugins.index.first_stage import (
     HnswFirstStage,
     exact_pooled_scores,
 )
+from smart_plugins.index.hnsw_store import graph_summary
 from smart_plugins.index.manifest import (
     LOCK_NAME,
     MANIFEST_NAME,
@@ -741,6 +742,23 @@ class SmartIndex:
             scores_out.append(row_scores[top])
         return rows_out, scores_out
 
+    def build_first_stage(self) -> dict[str, Any] | None:
+        """Build (or extend) and save the HNSW graph now rather than at the next search.
+
+        A no-op returning None for the exact first stage; otherwise returns what
+        :meth:`info` reports as ``hnsw_graph``. The CLI calls it after ``index build``,
+        ``add`` and ``compact``, so a later ``search`` process loads the graph instead of
+        building it. On a ``read_only`` index the graph is built in memory only.
+        """
+        self._reload()
+        if self._manifest["first_stage"].get("kind") != "hnsw":
+            return None
+        if self._segments and len(self):
+            if self._hnsw is None:
+                self._hnsw = HnswFirstStage(self._manifest["first_stage"], folder=self.path, writable=not self.read_only)
+            self._hnsw.sync(self._segments)
+        return graph_summary(self.path)
+
     def _late_scores(self, query: EncodedTexts, rows: np.ndarray) -> np.ndarray:
         """Exact MaxSim of one encoded query against global ``rows`` from the stored tokens.
 
@@ -914,6 +932,7 @@ class SmartIndex:
             "encoder": self._manifest["encoder"],
             "weights": self._manifest["weights"],
             "first_stage": self._manifest["first_stage"],
+            "hnsw_graph": graph_summary(self.path) if self._manifest["first_stage"].get("kind") == "hnsw" else None,
         }
 
     def close(self) -> None:

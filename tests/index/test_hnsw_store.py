@@ -54,7 +54,10 @@ def test_first_search_saves_the_graph_and_a_reopened_index_loads_it(tmp_path, ti
     path = tmp_path / "idx"
     with _create(path, tiny_encoder, corpus) as index:
         assert not (path / HNSW_DIR).exists()  # saved lazily, at the first search
+        assert index.info()["hnsw_graph"] is None
         before = index.search(QUERIES, k=3, candidates=4)
+        graph = index.info()["hnsw_graph"]
+        assert graph["vectors"] == 8 and graph["segments"] == 2 and graph["bytes"] == _graph_file(path).stat().st_size
     assert len(graph_builds) == 1
     sidecar = _sidecar(path)
     assert sidecar["n_vectors"] == 8

@@ -64,3 +64,18 @@ def test_cli_errors_are_reported(tmp_path, tiny_model_dir, corpus_file, capsys):
     bad.write_text('{"text": "no id"}\n')
     assert main(["index", "add", str(folder), "--corpus", str(bad)]) == 1
     assert "needs an '_id'" in capsys.readouterr().err
+
+
+def test_build_with_hnsw_saves_the_graph_for_later_searches(tmp_path, tiny_model_dir, corpus_file, capsys):
+    folder = tmp_path / "idx"
+    assert main(["index", "build", str(folder), "--model", str(tiny_model_dir), "--corpus", str(corpus_file),
+                 "--compression", "fp16", "--first-stage", "hnsw"]) == 0
+    assert "hnsw graph  8 vectors over 1 segment(s)" in capsys.readouterr().out
+    extra = tmp_path / "more.jsonl"
+    extra.write_text(json.dumps({"id": "new", "text": "banana apple text"}) + "\n")
+    assert main(["index", "add", str(folder), "--corpus", str(extra)]) == 0
+    assert main(["index", "info", str(folder), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out.split("\n", 1)[1])
+    assert info["hnsw_graph"]["vectors"] == 9 and info["hnsw_graph"]["segments"] == 2
+    assert main(["search", str(folder), "banana apple", "-k", "1", "--candidates", "3", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["hits"][0]["id"] == "new"
