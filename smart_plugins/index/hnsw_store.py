@@ -11,8 +11,9 @@ The sidecar is switched with one atomic rename after its graph file is complete,
 any moment leaves the previous graph (or none) readable. A graph covers a *prefix* of the
 index's segments, identified by name and by the checksum of their pooled vectors: when the
 index grows the graph is extended, when a segment it covers is gone (compaction) it is rebuilt.
-Anything unexpected in the saved files (checksum mismatch, truncation, options that differ)
-means "no usable saved graph": the caller rebuilds it, the index itself is never affected.
+A graph built with other HNSW options is stale too. Damage to the saved files (checksum
+mismatch, truncation, an unreadable record) means "no usable saved graph": the caller rebuilds
+it with a warning; the index itself is never affected.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ SAVE_LOCK_NAME = ".save.lock"
 
 
 class SavedGraphError(ValueError):
-    """A saved HNSW graph exists but cannot be used (corrupted, or built with other options)."""
+    """A saved HNSW graph exists but cannot be read (corrupted, truncated, unreadable record)."""
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,9 @@ def load_graph(
 ) -> tuple[Any, list[tuple[str, str]]] | None:
     """The saved faiss index and the ``(name, pooled sha256)`` segments it covers.
 
-    Returns ``None`` when no graph was saved, or when the saved one covers segments that are
-    no longer the first of ``segments_now`` (it is stale: compaction rewrote them). Raises :class:`SavedGraphError` naming the
+    Returns ``None`` when no graph was saved, or when the saved one is stale: built with other
+    options than ``key``, or over segments that are no longer the first of ``segments_now``
+    (compaction rewrote them). Raises :class:`SavedGraphError` naming the
     problem when one was saved but is unusable (the caller warns and rebuilds).
     """
     import faiss
@@ -77,12 +79,8 @@ def load_graph(
             size, sha, n_vectors = int(sidecar["size"]), str(sidecar["sha256"]), int(sidecar["n_vectors"])
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise SavedGraphError(f"{sidecar_path} is not a valid graph record ({exc})") from exc
-        if recorded_key != key:
-            raise SavedGraphError(
-                f"the saved graph was built with {recorded_key.as_dict()}, the index asks for {key.as_dict()}"
-            )
-        if segments_now[: len(segments)] != segments:
-            return None
+        if recorded_key != key or segments_now[: len(segments)] != segments:
+            return None  # built with other options (set_first_stage) or over segments compaction replaced
         try:
             if graph_path.stat().st_size != size or sha256_file(graph_path) != sha:
                 raise SavedGraphError(f"{graph_path} fails its size or SHA-256 check: the file is corrupted")

@@ -107,6 +107,7 @@ class SmartIndex:
         self._codec: TokenCodec | None = None
         self._codec_file: str | None = None
         self._hnsw: HnswFirstStage | None = None
+        self._hnsw_options: dict[str, Any] | None = None
         self._lock = FileLock(str(self.path / LOCK_NAME)) if not read_only else None
         self._reload(force=True)
 
@@ -324,6 +325,18 @@ class SmartIndex:
             raise TypeError(f"weights must be a ScoreWeights, got {type(weights).__name__}")
         with self._writing() as draft:
             draft["weights"] = weights.as_dict()
+            self._commit(draft)
+
+    def set_first_stage(self, kind: str, options: dict[str, Any] | None = None) -> None:
+        """Switch the first stage of an existing index: ``"exact"`` or ``"hnsw"`` (+ HNSW options).
+
+        Commits like any change. Switching to HNSW builds no graph yet: the next search (or
+        :meth:`build_first_stage`) does, and saves it.
+        """
+        if kind not in FIRST_STAGES:
+            raise ValueError(f"first_stage must be one of {FIRST_STAGES}, got {kind!r}")
+        with self._writing() as draft:
+            draft["first_stage"] = {"kind": kind, **(options or {})}
             self._commit(draft)
 
     def __len__(self) -> int:
@@ -719,11 +732,9 @@ class SmartIndex:
         kind = self._manifest["first_stage"].get("kind", "exact")
         n_total = len(allowed)
         if kind == "hnsw" and n_cand < n_total:
-            if self._hnsw is None:
-                self._hnsw = HnswFirstStage(self._manifest["first_stage"], folder=self.path, writable=not self.read_only)
             fetch = min(n_total, n_cand + int((~allowed).sum()))
             if fetch <= 4 * n_cand:  # deleted / filtered rows are few enough to skip afterwards
-                scores, rows = self._hnsw.search(q_pooled, fetch, self._segments)
+                scores, rows = self._hnsw_stage().search(q_pooled, fetch, self._segments)
                 rows_out, scores_out = [], []
                 for r, s in zip(rows, scores):
                     keep = (r >= 0) & allowed[np.clip(r, 0, None)]
@@ -754,10 +765,16 @@ class SmartIndex:
         if self._manifest["first_stage"].get("kind") != "hnsw":
             return None
         if self._segments and len(self):
-            if self._hnsw is None:
-                self._hnsw = HnswFirstStage(self._manifest["first_stage"], folder=self.path, writable=not self.read_only)
-            self._hnsw.sync(self._segments)
+            self._hnsw_stage().sync(self._segments)
         return graph_summary(self.path)
+
+    def _hnsw_stage(self) -> HnswFirstStage:
+        """The HNSW stage for the committed options (recreated when a commit changed them)."""
+        options = self._manifest["first_stage"]
+        if self._hnsw is None or self._hnsw_options != options:
+            self._hnsw = HnswFirstStage(options, folder=self.path, writable=not self.read_only)
+            self._hnsw_options = copy.deepcopy(options)
+        return self._hnsw
 
     def _late_scores(self, query: EncodedTexts, rows: np.ndarray) -> np.ndarray:
         """Exact MaxSim of one encoded query against global ``rows`` from the stored tokens.

@@ -126,16 +126,28 @@ def test_corrupted_graph_is_rebuilt_with_a_warning_and_saved_again(tmp_path, tin
     assert len(graph_builds) == 2
 
 
-def test_graph_saved_with_other_options_is_rebuilt_with_a_warning(tmp_path, tiny_encoder, corpus, graph_builds):
+def test_set_first_stage_switches_an_exact_index_and_new_options_rebuild(tmp_path, tiny_encoder, corpus, graph_builds):
+    ids, texts, metas = corpus
     path = tmp_path / "idx"
-    with _create(path, tiny_encoder, corpus) as index:
-        index.search("red star", k=2, candidates=3)
-    sidecar_path = path / HNSW_DIR / SIDECAR_NAME
-    sidecar_path.write_text(json.dumps({**_sidecar(path), "m": 64}))
-    with SmartIndex.open(path, tiny_encoder) as reopened:
-        with pytest.warns(RuntimeWarning, match="built with .*'m': 64"):
-            reopened.search("red star", k=2, candidates=3)
-    assert _sidecar(path)["m"] == 8 and len(graph_builds) == 2
+    with SmartIndex.create(path, tiny_encoder, compression="fp32") as index:
+        index.add(texts, ids=ids, metadata=metas)
+        reader = SmartIndex.open(path, tiny_encoder, read_only=True)
+        exact = index.search(QUERIES, k=3, exhaustive=True)
+        assert index.build_first_stage() is None and graph_builds == []
+        index.set_first_stage("hnsw", OPTIONS)
+        assert index.info()["first_stage"] == {"kind": "hnsw", **OPTIONS}
+        assert _hit_ids(index.search(QUERIES, k=3, candidates=7)) == _hit_ids(exact)
+        assert _sidecar(path)["m"] == 8 and len(graph_builds) == 1
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # other options make the saved graph stale, not broken
+            index.set_first_stage("hnsw", {**OPTIONS, "m": 12})
+            assert _hit_ids(index.search(QUERIES, k=3, candidates=7)) == _hit_ids(exact)
+        assert _sidecar(path)["m"] == 12 and len(graph_builds) == 2
+        reader.search("red star", k=2, candidates=3)  # another handle follows the committed options
+        assert len(graph_builds) == 2 and reader._hnsw is not None and reader._hnsw.m == 12
+        reader.close()
+        with pytest.raises(ValueError, match="first_stage must be one of"):
+            index.set_first_stage("ivf")
 
 
 def test_read_only_index_never_writes_a_graph(tmp_path, tiny_encoder, corpus, graph_builds):
