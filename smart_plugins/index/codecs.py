@@ -4,21 +4,22 @@ Every codec turns ``(T, D)`` float32 token vectors into a few arrays whose first
 token (so any set of token rows can be gathered straight from memory-mapped files), and turns
 gathered rows back into float32 vectors for :func:`smart_plugins.scoring.maxsim`.
 
-=============  =====================================  ===================  ==================
-name           stored per token                       bytes/token (D=384)  needs training
-=============  =====================================  ===================  ==================
-``fp32``       the vector                             1536                 no
-``fp16``       the vector in half precision           768                  no
-``int8``       int8 vector + float16 scale            386                  no
-``residual-4`` centroid id + 4-bit residual per dim   194 (+2 for the id)  yes (k-means)
-``residual-2`` centroid id + 2-bit residual per dim   96 (+2)              yes
-``residual-1`` centroid id + 1-bit residual per dim   48 (+2)              yes
-=============  =====================================  ===================  ==================
+=============  ==========================================  ===================  ==============
+name           stored per token                            bytes/token (D=384)  needs training
+=============  ==========================================  ===================  ==============
+``fp32``       the vector                                  1536                 no
+``fp16``       the vector in half precision                768                  no
+``int8``       int8 vector + float16 scale                 386                  no
+``residual-4`` centroid id, 4-bit residual per dim, norm   198 (192 + 2 + 4)    yes (k-means)
+``residual-2`` centroid id, 2-bit residual per dim, norm   102 (96 + 2 + 4)     yes
+``residual-1`` centroid id, 1-bit residual per dim, norm   54 (48 + 2 + 4)      yes
+=============  ==========================================  ===================  ==============
 
 The residual codecs follow ColBERTv2: k-means centroids (faiss) over a sample of the token
 vectors, then each dimension of the residual ``x - c`` is bucketed at quantile cut-offs and
 stored as a small integer; decoding adds the bucket's mean value back to the centroid and
-re-normalises the vector.
+re-normalises the vector. The reconstruction's norm is stored too (float32), so the index scores
+the codes without rebuilding the vectors (:meth:`ResidualCodec.similarities`).
 """
 
 from __future__ import annotations
@@ -77,6 +78,14 @@ class TokenCodec(ABC):
     @abstractmethod
     def decode(self, arrays: dict[str, np.ndarray]) -> Tensor:
         """Gathered rows of the arrays -> ``(T, D)`` float32 L2-normalised vectors."""
+
+    def similarities(self, arrays: dict[str, np.ndarray], query_tokens: Tensor) -> Tensor:
+        """``(T, Tq)`` float32 cosines of the gathered token rows with the query token vectors.
+
+        The default decodes and multiplies; codecs with a cheaper exact route override it. The
+        result feeds :func:`smart_plugins.scoring.reduce_similarities`.
+        """
+        return self.decode(arrays) @ query_tokens.to(torch.float32).T
 
     def state(self) -> dict[str, np.ndarray]:
         """Trained parameters to persist (empty for codecs that need no training)."""
@@ -201,6 +210,7 @@ class ResidualCodec(TokenCodec):
         self.cutoffs: np.ndarray | None = None
         self.bucket_weights: np.ndarray | None = None
         self._lut: np.ndarray | None = None
+        self._centroids_t: Tensor | None = None
 
     @property
     def name(self) -> str:  # type: ignore[override]
@@ -212,7 +222,7 @@ class ResidualCodec(TokenCodec):
 
     @property
     def bytes_per_token(self) -> int:
-        return self.dim * self.bits // 8 + self._id_bytes
+        return self.dim * self.bits // 8 + self._id_bytes + 4  # + the float32 norm
 
     @property
     def _id_bytes(self) -> int:
@@ -240,7 +250,7 @@ class ResidualCodec(TokenCodec):
         mids = np.concatenate([[residuals.min()], (self.cutoffs[:-1] + self.cutoffs[1:]) / 2, [residuals.max()]])
         means = np.where(counts > 0, sums / np.maximum(counts, 1), mids[: levels] if levels > 1 else 0.0)
         self.bucket_weights = means.astype(np.float32)
-        self._lut = None
+        self._lut, self._centroids_t = None, None
 
     def _auto_centroids(self, n: int) -> int:
         target = 4 * math.sqrt(n)
@@ -272,19 +282,60 @@ class ResidualCodec(TokenCodec):
         for slot in range(per_byte):  # first value in the high bits
             packed |= grouped[:, :, slot] << np.uint8(8 - self.bits * (slot + 1))
         id_dtype = np.uint16 if self._id_bytes == 2 else np.uint32
-        return {"centroid_ids": ids.astype(id_dtype), "residuals": packed}
+        arrays = {"centroid_ids": ids.astype(id_dtype), "residuals": packed}
+        arrays["norms"] = self._reconstruction_norms(arrays)
+        return arrays
 
-    def decode(self, arrays: dict[str, np.ndarray]) -> Tensor:
-        if self.centroids is None:
-            raise RuntimeError(f"{self.name} codec is not trained")
+    def _reconstruction_norms(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
+        """``|centroid + decoded residual|`` per token, computed exactly as :meth:`decode` does."""
+        values = self._unnormalised(arrays)
+        return np.sqrt(np.einsum("ij,ij->i", values, values)).astype(np.float32)
+
+    def _unnormalised(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
         packed = np.asarray(arrays["residuals"])
         # one gather per stored byte: the table holds, per byte value, its 8/bits residual values
         # packed into a single wide item, so the result is already the (T, D) float32 layout
         values = np.take(self._byte_table(), packed, axis=0).view(np.float32).reshape(len(packed), self.dim)
         values += np.take(self.centroids, np.asarray(arrays["centroid_ids"]), axis=0)
+        return values
+
+    def decode(self, arrays: dict[str, np.ndarray]) -> Tensor:
+        if self.centroids is None:
+            raise RuntimeError(f"{self.name} codec is not trained")
+        values = self._unnormalised(arrays)
         norms = np.sqrt(np.einsum("ij,ij->i", values, values))
         values /= np.maximum(norms, 1e-12)[:, None]
         return torch.from_numpy(values)
+
+    def similarities(self, arrays: dict[str, np.ndarray], query_tokens: Tensor) -> Tensor:
+        """Cosines without rebuilding the vectors: ``(r . q + c . q) / |c + r|``.
+
+        The centroid part is one small ``(K, Tq)`` product gathered by centroid id, the residual
+        part one product with the unpacked residuals, and the stored norms replace the
+        normalisation pass (segments written before norms were stored take :meth:`decode`).
+        """
+        if "norms" not in arrays:
+            return super().similarities(arrays, query_tokens)
+        if self.centroids is None:
+            raise RuntimeError(f"{self.name} codec is not trained")
+        packed = np.asarray(arrays["residuals"])
+        table = self._byte_table()  # (256, w) wide items, as in _unnormalised
+        residuals = np.empty((len(packed), self.dim), dtype=np.float32)
+        out = residuals.view(table.dtype).reshape(len(packed), packed.shape[1], table.shape[1])
+        np.take(table, packed, axis=0, out=out, mode="clip")  # "clip": no buffered copy; bytes are < 256
+        queries_t = query_tokens.to(torch.float32).T.contiguous()
+        sims = torch.from_numpy(residuals) @ queries_t
+        ids = torch.from_numpy(np.asarray(arrays["centroid_ids"]).astype(np.int64))
+        sims += (self._centroid_tensor() @ queries_t).index_select(0, ids)
+        norms = torch.from_numpy(np.asarray(arrays["norms"], dtype=np.float32))
+        sims /= norms.clamp_min(1e-12)[:, None]
+        return sims
+
+    def _centroid_tensor(self) -> Tensor:
+        if self._centroids_t is None:
+            assert self.centroids is not None
+            self._centroids_t = torch.from_numpy(self.centroids)
+        return self._centroids_t
 
     def _byte_table(self) -> np.ndarray:
         """Per byte value, the ``8 / bits`` float32 residual values it unpacks to, viewed as wide
@@ -311,7 +362,7 @@ class ResidualCodec(TokenCodec):
         self.centroids = np.ascontiguousarray(state["centroids"], dtype=np.float32)
         self.cutoffs = np.ascontiguousarray(state["cutoffs"], dtype=np.float32)
         self.bucket_weights = np.ascontiguousarray(state["bucket_weights"], dtype=np.float32)
-        self._lut = None
+        self._lut, self._centroids_t = None, None
 
     def describe(self) -> dict[str, Any]:
         out = super().describe()
@@ -340,7 +391,7 @@ def make_codec(name: str, dim: int, **options: Any) -> TokenCodec:
     Examples
     --------
     >>> make_codec("residual-2", dim=384).bytes_per_token
-    98
+    102
     >>> make_codec("zip", dim=8)
     Traceback (most recent call last):
     ...

@@ -43,7 +43,7 @@ from smart_plugins.index.manifest import (
 from smart_plugins.index.results import Evidence, IndexedDocument, SearchHit
 from smart_plugins.index.segment import Segment, write_compacted_segment, write_segment, write_tombstones
 from smart_plugins.index.storage import IndexCorruptedError, verify_file, write_fsynced
-from smart_plugins.scoring import ScoreWeights, maxsim
+from smart_plugins.scoring import ScoreWeights, maxsim, reduce_similarities
 
 logger = logging.getLogger(__name__)
 
@@ -779,9 +779,10 @@ class SmartIndex:
     def _late_scores(self, query: EncodedTexts, rows: np.ndarray) -> np.ndarray:
         """Exact MaxSim of one encoded query against global ``rows`` from the stored tokens.
 
-        Candidates are read in file order, segment after segment, and decoded and scored
-        together: one decode and one MaxSim call per ``_DECODE_TOKENS`` tokens, however many
-        segments the candidates are spread over (per-segment calls cost ~0.2 ms each).
+        Candidates are read in file order, segment after segment, and scored together: one
+        codec ``similarities`` call (the residual codecs score their codes without rebuilding
+        the vectors) and one shared MaxSim reduction per ``_DECODE_TOKENS`` tokens, however
+        many segments the candidates are spread over (per-segment calls cost ~0.2 ms each).
         """
         assert self._codec is not None
         late = np.empty(len(rows), dtype=np.float32)
@@ -804,11 +805,13 @@ class SmartIndex:
                 for a, b in ((max(a, start), min(b, stop)) for a, b in groups)
                 if a < b
             ]
-            arrays = parts[0] if len(parts) == 1 else {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+            # arrays every part has (segments written before the residual norms were stored lack them)
+            names = [name for name in parts[0] if all(name in p for p in parts)]
+            arrays = {name: parts[0][name] if len(parts) == 1 else np.concatenate([p[name] for p in parts]) for name in names}
             offsets = np.zeros(stop - start + 1, dtype=np.int64)
             np.cumsum(lengths[start:stop], out=offsets[1:])
-            tokens = self._codec.decode(arrays)
-            late[order[start:stop]] = maxsim(query.tokens, query.offsets, tokens, torch.from_numpy(offsets))[0].numpy()
+            sims = self._codec.similarities(arrays, query.tokens)
+            late[order[start:stop]] = reduce_similarities(sims, torch.from_numpy(offsets), query.offsets)[0].numpy()
             start = stop
         return late
 

@@ -10,7 +10,7 @@ from smart_plugins.scoring.hybrid import (
     pooled_scores,
     smart_scores,
 )
-from smart_plugins.scoring.maxsim import DEFAULT_MAX_ELEMENTS, maxsim
+from smart_plugins.scoring.maxsim import DEFAULT_MAX_ELEMENTS, maxsim, reduce_similarities
 
 __all__ = [
     "DEFAULT_MAX_ELEMENTS",
@@ -22,5 +22,6 @@ __all__ = [
     "maxsim",
     "pack_tokens",
     "pooled_scores",
+    "reduce_similarities",
     "smart_scores",
 ]

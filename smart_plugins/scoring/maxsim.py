@@ -70,17 +70,38 @@ def maxsim(
         )
     device = doc_tokens.device
     dtype = compute_dtype or _default_compute_dtype(doc_tokens)
-    query_lengths = (query_offsets[1:] - query_offsets[:-1]).to(device)
-    doc_lengths = (doc_offsets[1:] - doc_offsets[:-1]).to(device)
     queries = query_tokens.to(device=device, dtype=dtype)
-    averaging = _averaging_matrix(query_lengths, device) if n_queries > 1 else None
     out = torch.empty(n_queries, n_docs, device=device)
     for first, last in _doc_chunks(doc_offsets, max(1, max_elements // queries.shape[0])):
         chunk = doc_tokens[int(doc_offsets[first]) : int(doc_offsets[last])].to(dtype)
         sims = chunk @ queries.T  # (chunk tokens, Tq): the fast orientation on CPU
-        best = _segment_max(sims, doc_offsets[first : last + 1] - doc_offsets[first], doc_lengths[first:last])
-        out[:, first:last] = (best @ averaging).T if averaging is not None else best.mean(dim=1)
+        out[:, first:last] = reduce_similarities(sims, doc_offsets[first : last + 1] - doc_offsets[first], query_offsets)
     return out
+
+
+def reduce_similarities(sims: Tensor, doc_offsets: Tensor, query_offsets: Tensor) -> Tensor:
+    """The MaxSim reduction: token similarities ``(Td, Tq)`` -> ``(Q, N)`` mean-of-max scores.
+
+    :func:`maxsim` computes ``sims`` as one matrix product; a caller that can compute the
+    same similarities more cheaply from a compressed form (the index's residual codec scores
+    centroid and residual parts separately) reduces them here, so every score in the library
+    goes through this one segmented max and query mean.
+
+    Examples
+    --------
+    >>> import torch
+    >>> sims = torch.tensor([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])  # 3 doc tokens x 2 query tokens
+    >>> reduce_similarities(sims, torch.tensor([0, 2, 3]), torch.tensor([0, 2]))
+    tensor([[0.9000, 0.5000]])
+    """
+    n_queries = len(query_offsets) - 1
+    device = sims.device
+    query_lengths = (query_offsets[1:] - query_offsets[:-1]).to(device)
+    doc_lengths = (doc_offsets[1:] - doc_offsets[:-1]).to(device)
+    best = _segment_max(sims, doc_offsets, doc_lengths)
+    if n_queries > 1:
+        return (best @ _averaging_matrix(query_lengths, device)).T
+    return best.mean(dim=1)[None, :]
 
 
 def _segment_max(sims: Tensor, local_offsets: Tensor, lengths: Tensor) -> Tensor:

@@ -310,3 +310,27 @@ def test_failed_add_leaves_no_trace(tmp_path, tiny_encoder, monkeypatch):
     with SmartIndex.open(path, tiny_encoder) as again:
         assert again.info()["codec"]["n_centroids"] >= 1
         assert again.search("blue moon", k=1)[0].id == "b"
+
+
+def test_segments_without_stored_norms_still_score_the_same(tmp_path, tiny_encoder, corpus):
+    """Indexes written before the residual codecs stored norms are read and scored as before."""
+    ids, texts, metas = corpus
+    path = tmp_path / "idx"
+    queries = ["red star labels", "java runtime", "perl documentation data"]
+    with SmartIndex.create(path, tiny_encoder, compression="residual-4") as idx:
+        idx.add(texts[:4], ids=ids[:4], metadata=metas[:4])
+        idx.add(texts[4:], ids=ids[4:], metadata=metas[4:])
+        before = idx.search(queries, k=8, exhaustive=True)
+    manifest = json.loads((path / "manifest.json").read_text())
+    first = manifest["segments"][0]
+    assert "tok_norms.npy" in first["files"]
+    del first["files"]["tok_norms.npy"]  # as an older version wrote it: no norms file
+    (path / "segments" / first["name"] / "tok_norms.npy").unlink()
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with SmartIndex.open(path, tiny_encoder) as idx:
+        assert "norms" not in idx._segments[0].token_arrays and "norms" in idx._segments[1].token_arrays
+        after = idx.search(queries, k=8, exhaustive=True)
+    for old, new in zip(before, after):
+        assert [h.id for h in old] == [h.id for h in new]
+        for a, b in zip(old, new):
+            assert a.late == pytest.approx(b.late, abs=1e-5)
