@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from smart_plugins.index.codecs import make_codec
-from smart_plugins.scoring import maxsim
+from smart_plugins.scoring import maxsim, reduce_similarities
 
 
 def timed(fn: Callable[[], object], repeats: int) -> float:
@@ -96,6 +96,25 @@ def main() -> None:
     bf16 = timed(lambda: maxsim(query, q_offsets, decoded, d_offsets, compute_dtype=torch.bfloat16), args.repeats)
     diff = (maxsim(query, q_offsets, decoded, d_offsets) - maxsim(query, q_offsets, decoded, d_offsets, compute_dtype=torch.bfloat16)).abs().max()
     print(f"  maxsim bf16:               {bf16:.2f} ms  (max |score diff| vs fp32 {float(diff):.2e})")
+
+    # what SmartIndex._late_scores runs: the codec's similarities + the shared reduction, side by side
+    # with the older decode + maxsim route (the two alternate, so machine noise hits both alike)
+    def from_codes() -> torch.Tensor:
+        return reduce_similarities(codec.similarities(gathered, query), d_offsets, q_offsets)
+
+    def decoded_route() -> torch.Tensor:
+        return maxsim(query, q_offsets, codec.decode(gathered), d_offsets)
+
+    routes = {"codes": [], "decode": []}
+    from_codes(), decoded_route()
+    for _ in range(args.repeats):
+        for name, fn in (("codes", from_codes), ("decode", decoded_route)):
+            t0 = time.perf_counter()
+            fn()
+            routes[name].append((time.perf_counter() - t0) * 1000)
+    gap = float((from_codes() - decoded_route()).abs().max())
+    print(f"  rerank, codec.similarities + reduce: {np.median(routes['codes']):.2f} ms p50 "
+          f"vs decode + maxsim {np.median(routes['decode']):.2f} ms p50 (max |score diff| {gap:.1e})")
 
 
 if __name__ == "__main__":

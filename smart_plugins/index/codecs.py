@@ -323,10 +323,12 @@ class ResidualCodec(TokenCodec):
         residuals = np.empty((len(packed), self.dim), dtype=np.float32)
         out = residuals.view(table.dtype).reshape(len(packed), packed.shape[1], table.shape[1])
         np.take(table, packed, axis=0, out=out, mode="clip")  # "clip": no buffered copy; bytes are < 256
-        queries_t = query_tokens.to(torch.float32).T.contiguous()
-        sims = torch.from_numpy(residuals) @ queries_t
+        queries = query_tokens.to(torch.float32)
+        # (T, D) @ (D, Tq) as a transposed view: with a contiguous (D, Tq) copy torch's CPU matmul
+        # takes a path ~2x slower for short queries (measured in benchmarks/index_rerank_profile.py)
+        sims = torch.from_numpy(residuals) @ queries.T
         ids = torch.from_numpy(np.asarray(arrays["centroid_ids"]).astype(np.int64))
-        sims += (self._centroid_tensor() @ queries_t).index_select(0, ids)
+        sims += (self._centroid_tensor() @ queries.T).index_select(0, ids)
         norms = torch.from_numpy(np.asarray(arrays["norms"], dtype=np.float32))
         sims /= norms.clamp_min(1e-12)[:, None]
         return sims
