@@ -281,28 +281,49 @@ class ResidualCodec(TokenCodec):
         packed = np.zeros(grouped.shape[:2], dtype=np.uint8)
         for slot in range(per_byte):  # first value in the high bits
             packed |= grouped[:, :, slot] << np.uint8(8 - self.bits * (slot + 1))
-        id_dtype = np.uint16 if self._id_bytes == 2 else np.uint32
-        arrays = {"centroid_ids": ids.astype(id_dtype), "residuals": packed}
-        arrays["norms"] = self._reconstruction_norms(arrays)
-        return arrays
+        ids = ids.astype(self._id_dtype)
+        norms = self._reconstruction_norms(packed, ids)
+        # one row per token, so a candidate's tokens are one contiguous read from one file
+        row = np.concatenate([packed, ids[:, None].view(np.uint8), norms[:, None].view(np.uint8)], axis=1)
+        return {"codes": row}
 
-    def _reconstruction_norms(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
+    @property
+    def _id_dtype(self) -> np.dtype:
+        return np.dtype("<u2") if self._id_bytes == 2 else np.dtype("<u4")
+
+    def _fields(self, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """``(packed residuals (T, P), centroid ids (T,), norms (T,) or None)`` of gathered rows.
+
+        Reads the one-row-per-token layout (``codes``: residual bytes, centroid id, float32
+        norm) and the layout of indexes written before it (``centroid_ids`` + ``residuals``,
+        no norms).
+        """
+        if "codes" not in arrays:
+            return np.asarray(arrays["residuals"]), np.asarray(arrays["centroid_ids"]), None
+        row = np.asarray(arrays["codes"])
+        width = self.dim * self.bits // 8
+        id_end = width + self._id_bytes
+        ids = np.ascontiguousarray(row[:, width:id_end]).view(self._id_dtype)[:, 0]
+        norms = np.ascontiguousarray(row[:, id_end : id_end + 4]).view("<f4")[:, 0]
+        return row[:, :width], ids, norms
+
+    def _reconstruction_norms(self, packed: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """``|centroid + decoded residual|`` per token, computed exactly as :meth:`decode` does."""
-        values = self._unnormalised(arrays)
-        return np.sqrt(np.einsum("ij,ij->i", values, values)).astype(np.float32)
+        values = self._unnormalised(packed, ids)
+        return np.sqrt(np.einsum("ij,ij->i", values, values)).astype("<f4")
 
-    def _unnormalised(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
-        packed = np.asarray(arrays["residuals"])
+    def _unnormalised(self, packed: np.ndarray, ids: np.ndarray) -> np.ndarray:
         # one gather per stored byte: the table holds, per byte value, its 8/bits residual values
         # packed into a single wide item, so the result is already the (T, D) float32 layout
         values = np.take(self._byte_table(), packed, axis=0).view(np.float32).reshape(len(packed), self.dim)
-        values += np.take(self.centroids, np.asarray(arrays["centroid_ids"]), axis=0)
+        values += np.take(self.centroids, ids, axis=0)
         return values
 
     def decode(self, arrays: dict[str, np.ndarray]) -> Tensor:
         if self.centroids is None:
             raise RuntimeError(f"{self.name} codec is not trained")
-        values = self._unnormalised(arrays)
+        packed, ids, _ = self._fields(arrays)
+        values = self._unnormalised(packed, ids)
         norms = np.sqrt(np.einsum("ij,ij->i", values, values))
         values /= np.maximum(norms, 1e-12)[:, None]
         return torch.from_numpy(values)
@@ -312,13 +333,13 @@ class ResidualCodec(TokenCodec):
 
         The centroid part is one small ``(K, Tq)`` product gathered by centroid id, the residual
         part one product with the unpacked residuals, and the stored norms replace the
-        normalisation pass (segments written before norms were stored take :meth:`decode`).
+        normalisation pass (rows written before norms were stored take :meth:`decode`).
         """
-        if "norms" not in arrays:
-            return super().similarities(arrays, query_tokens)
         if self.centroids is None:
             raise RuntimeError(f"{self.name} codec is not trained")
-        packed = np.asarray(arrays["residuals"])
+        packed, ids, norms = self._fields(arrays)
+        if norms is None:
+            return super().similarities(arrays, query_tokens)
         table = self._byte_table()  # (256, w) wide items, as in _unnormalised
         residuals = np.empty((len(packed), self.dim), dtype=np.float32)
         out = residuals.view(table.dtype).reshape(len(packed), packed.shape[1], table.shape[1])
@@ -327,10 +348,8 @@ class ResidualCodec(TokenCodec):
         # (T, D) @ (D, Tq) as a transposed view: with a contiguous (D, Tq) copy torch's CPU matmul
         # takes a path ~2x slower for short queries (measured in benchmarks/index_rerank_profile.py)
         sims = torch.from_numpy(residuals) @ queries.T
-        ids = torch.from_numpy(np.asarray(arrays["centroid_ids"]).astype(np.int64))
-        sims += (self._centroid_tensor() @ queries.T).index_select(0, ids)
-        norms = torch.from_numpy(np.asarray(arrays["norms"], dtype=np.float32))
-        sims /= norms.clamp_min(1e-12)[:, None]
+        sims += (self._centroid_tensor() @ queries.T).index_select(0, torch.from_numpy(ids.astype(np.int64)))
+        sims /= torch.from_numpy(norms).clamp_min(1e-12)[:, None]
         return sims
 
     def _centroid_tensor(self) -> Tensor:

@@ -805,12 +805,13 @@ class SmartIndex:
                 for a, b in ((max(a, start), min(b, stop)) for a, b in groups)
                 if a < b
             ]
-            # arrays every part has (segments written before the residual norms were stored lack them)
-            names = [name for name in parts[0] if all(name in p for p in parts)]
-            arrays = {name: parts[0][name] if len(parts) == 1 else np.concatenate([p[name] for p in parts]) for name in names}
             offsets = np.zeros(stop - start + 1, dtype=np.int64)
             np.cumsum(lengths[start:stop], out=offsets[1:])
-            sims = self._codec.similarities(arrays, query.tokens)
+            if all(p.keys() == parts[0].keys() for p in parts):
+                arrays = parts[0] if len(parts) == 1 else {n: np.concatenate([p[n] for p in parts]) for n in parts[0]}
+                sims = self._codec.similarities(arrays, query.tokens)
+            else:  # segments of an older on-disk layout among them: score each part on its own
+                sims = torch.cat([self._codec.similarities(p, query.tokens) for p in parts])
             late[order[start:stop]] = reduce_similarities(sims, torch.from_numpy(offsets), query.offsets)[0].numpy()
             start = stop
         return late

@@ -94,15 +94,16 @@ def test_similarities_equal_decoded_vectors_times_queries(name):
 
 
 @pytest.mark.parametrize("bits", [1, 2, 4])
-def test_residual_norms_are_those_of_the_reconstruction_and_optional(bits):
+def test_residual_rows_hold_codes_id_and_norm_and_the_older_layout_still_reads(bits):
     x = _unit(3000, 64, seed=7)
     codec = ResidualCodec(64, bits=bits)
     codec.train(x)
     arrays = codec.encode(x[:300])
-    assert sorted(arrays) == ["centroid_ids", "norms", "residuals"] and arrays["norms"].dtype == np.float32
-    unnormalised = codec._unnormalised(arrays)
-    np.testing.assert_allclose(arrays["norms"], np.linalg.norm(unnormalised, axis=1), rtol=1e-6)
+    assert list(arrays) == ["codes"] and arrays["codes"].shape == (300, 64 * bits // 8 + 2 + 4)
+    packed, ids, norms = codec._fields(arrays)
+    np.testing.assert_allclose(norms, np.linalg.norm(codec._unnormalised(packed, ids), axis=1), rtol=1e-6)
     queries = torch.from_numpy(_unit(5, 64, seed=8))
-    # arrays written before norms were stored are scored through decode, with the same result
-    legacy = {k: v for k, v in arrays.items() if k != "norms"}
+    # the layout of indexes written before the norm was stored: two arrays, no norms
+    legacy = {"centroid_ids": ids.astype(np.uint16), "residuals": np.ascontiguousarray(packed)}
+    assert torch.equal(codec.decode(legacy), codec.decode(arrays))
     torch.testing.assert_close(codec.similarities(legacy, queries), codec.similarities(arrays, queries), atol=2e-6, rtol=0)

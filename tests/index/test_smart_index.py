@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -312,8 +313,8 @@ def test_failed_add_leaves_no_trace(tmp_path, tiny_encoder, monkeypatch):
         assert again.search("blue moon", k=1)[0].id == "b"
 
 
-def test_segments_without_stored_norms_still_score_the_same(tmp_path, tiny_encoder, corpus):
-    """Indexes written before the residual codecs stored norms are read and scored as before."""
+def test_segments_of_the_older_residual_layout_still_score_the_same(tmp_path, tiny_encoder, corpus):
+    """Segments written before residual rows carried their norm (two files, no norms) still read."""
     ids, texts, metas = corpus
     path = tmp_path / "idx"
     queries = ["red star labels", "java runtime", "perl documentation data"]
@@ -321,15 +322,22 @@ def test_segments_without_stored_norms_still_score_the_same(tmp_path, tiny_encod
         idx.add(texts[:4], ids=ids[:4], metadata=metas[:4])
         idx.add(texts[4:], ids=ids[4:], metadata=metas[4:])
         before = idx.search(queries, k=8, exhaustive=True)
+        packed, centroid_ids, _ = idx._codec._fields({"codes": np.asarray(idx._segments[0].token_arrays["codes"])})
     manifest = json.loads((path / "manifest.json").read_text())
     first = manifest["segments"][0]
-    assert "tok_norms.npy" in first["files"]
-    del first["files"]["tok_norms.npy"]  # as an older version wrote it: no norms file
-    (path / "segments" / first["name"] / "tok_norms.npy").unlink()
+    folder = path / "segments" / first["name"]
+    del first["files"]["tok_codes.npy"]  # rewrite the first segment as an older version wrote it
+    (folder / "tok_codes.npy").unlink()
+    for name, array in (("centroid_ids", centroid_ids.astype(np.uint16)), ("residuals", np.ascontiguousarray(packed))):
+        np.save(folder / f"tok_{name}.npy", array)
+        data = (folder / f"tok_{name}.npy").read_bytes()
+        first["files"][f"tok_{name}.npy"] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
     (path / "manifest.json").write_text(json.dumps(manifest))
     with SmartIndex.open(path, tiny_encoder) as idx:
-        assert "norms" not in idx._segments[0].token_arrays and "norms" in idx._segments[1].token_arrays
+        assert set(idx._segments[0].token_arrays) == {"centroid_ids", "residuals"}
+        assert set(idx._segments[1].token_arrays) == {"codes"}
         after = idx.search(queries, k=8, exhaustive=True)
+        assert idx.explain(queries[0], "red-star").matches
     for old, new in zip(before, after):
         assert [h.id for h in old] == [h.id for h in new]
         for a, b in zip(old, new):
