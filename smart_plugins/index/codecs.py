@@ -309,8 +309,7 @@ class ResidualCodec(TokenCodec):
 
     def _reconstruction_norms(self, packed: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """``|centroid + decoded residual|`` per token, computed exactly as :meth:`decode` does."""
-        values = self._unnormalised(packed, ids)
-        return np.sqrt(np.einsum("ij,ij->i", values, values)).astype("<f4")
+        return _row_norms(self._unnormalised(packed, ids)).astype("<f4")
 
     def _unnormalised(self, packed: np.ndarray, ids: np.ndarray) -> np.ndarray:
         # one gather per stored byte: the table holds, per byte value, its 8/bits residual values
@@ -324,8 +323,7 @@ class ResidualCodec(TokenCodec):
             raise RuntimeError(f"{self.name} codec is not trained")
         packed, ids, _ = self._fields(arrays)
         values = self._unnormalised(packed, ids)
-        norms = np.sqrt(np.einsum("ij,ij->i", values, values))
-        values /= np.maximum(norms, 1e-12)[:, None]
+        values /= np.maximum(_row_norms(values), 1e-12)[:, None]
         return torch.from_numpy(values)
 
     def similarities(self, arrays: dict[str, np.ndarray], query_tokens: Tensor) -> Tensor:
@@ -389,6 +387,11 @@ class ResidualCodec(TokenCodec):
         out = super().describe()
         out.update(bits=self.bits, n_centroids=None if self.centroids is None else len(self.centroids))
         return out
+
+
+def _row_norms(values: np.ndarray) -> np.ndarray:
+    """L2 norm of every row (float32 in, float32 out), shared by decoding and the stored norms."""
+    return np.sqrt(np.einsum("ij,ij->i", values, values))
 
 
 def _kmeans(sample: np.ndarray, k: int, seed: int) -> np.ndarray:

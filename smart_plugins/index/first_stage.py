@@ -90,7 +90,8 @@ class HnswFirstStage:
     def __init__(
         self, options: dict[str, Any] | None = None, *, folder: Path | None = None, writable: bool = False
     ) -> None:
-        options = options or {}
+        options = dict(options or {})
+        self.options = options  # as committed in the manifest; a change of options means a new stage
         self.m = int(options.get("m", 32))
         self.ef_construction = int(options.get("ef_construction", 80))
         self.ef_search = int(options.get("ef_search", 128))

@@ -54,6 +54,37 @@ class GraphKey:
         return {"dim": self.dim, "m": self.m, "ef_construction": self.ef_construction}
 
 
+@dataclass(frozen=True)
+class GraphRecord:
+    """The parsed sidecar: which graph file, its checksum and size, and what it covers."""
+
+    file: str
+    sha256: str
+    size: int
+    n_vectors: int
+    key: GraphKey
+    segments: list[tuple[str, str]]
+
+
+def read_record(folder: Path) -> GraphRecord | None:
+    """The sidecar of the saved graph, None when none was saved; :class:`SavedGraphError` if unreadable."""
+    sidecar_path = Path(folder) / HNSW_DIR / SIDECAR_NAME
+    try:
+        sidecar = json.loads(sidecar_path.read_text())
+        return GraphRecord(
+            file=str(sidecar["file"]),
+            sha256=str(sidecar["sha256"]),
+            size=int(sidecar["size"]),
+            n_vectors=int(sidecar["n_vectors"]),
+            key=GraphKey(int(sidecar["dim"]), int(sidecar["m"]), int(sidecar["ef_construction"])),
+            segments=[(str(name), str(sha)) for name, sha in sidecar["segments"]],
+        )
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SavedGraphError(f"{sidecar_path} is not a valid graph record ({exc})") from exc
+
+
 def load_graph(
     folder: Path, key: GraphKey, segments_now: list[tuple[str, str]]
 ) -> tuple[Any, list[tuple[str, str]]] | None:
@@ -66,37 +97,29 @@ def load_graph(
     """
     import faiss
 
-    graph_dir = Path(folder) / HNSW_DIR
-    sidecar_path = graph_dir / SIDECAR_NAME
     for attempt in range(2):  # a concurrent save may replace the graph between our two reads
-        if not sidecar_path.exists():
+        record = read_record(folder)
+        if record is None:
             return None
-        try:
-            sidecar = json.loads(sidecar_path.read_text())
-            graph_path = graph_dir / sidecar["file"]
-            recorded_key = GraphKey(int(sidecar["dim"]), int(sidecar["m"]), int(sidecar["ef_construction"]))
-            segments = [(str(name), str(sha)) for name, sha in sidecar["segments"]]
-            size, sha, n_vectors = int(sidecar["size"]), str(sidecar["sha256"]), int(sidecar["n_vectors"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise SavedGraphError(f"{sidecar_path} is not a valid graph record ({exc})") from exc
-        if recorded_key != key or segments_now[: len(segments)] != segments:
+        if record.key != key or segments_now[: len(record.segments)] != record.segments:
             return None  # built with other options (set_first_stage) or over segments compaction replaced
+        graph_path = Path(folder) / HNSW_DIR / record.file
         try:
-            if graph_path.stat().st_size != size or sha256_file(graph_path) != sha:
+            if graph_path.stat().st_size != record.size or sha256_file(graph_path) != record.sha256:
                 raise SavedGraphError(f"{graph_path} fails its size or SHA-256 check: the file is corrupted")
             graph = faiss.read_index(str(graph_path))
         except (OSError, RuntimeError, SavedGraphError) as exc:
-            if attempt == 0 and _named_file(sidecar_path) != sidecar["file"]:
+            if attempt == 0 and _current_file(folder) != record.file:
                 continue  # replaced by a concurrent save while we read it: read the new one
             if isinstance(exc, SavedGraphError):
                 raise
             raise SavedGraphError(f"cannot read the saved graph {graph_path}: {exc}") from exc
-        if graph.ntotal != n_vectors or graph.d != key.dim:
+        if graph.ntotal != record.n_vectors or graph.d != key.dim:
             raise SavedGraphError(
                 f"{graph_path} holds {graph.ntotal} vectors of dimension {graph.d}, "
-                f"the record says {n_vectors} of dimension {key.dim}"
+                f"the record says {record.n_vectors} of dimension {key.dim}"
             )
-        return graph, segments
+        return graph, record.segments
     return None  # pragma: no cover - the loop returns or raises
 
 
@@ -109,21 +132,22 @@ def graph_summary(folder: Path) -> dict[str, Any] | None:
     >>> graph_summary(Path(tempfile.mkdtemp())) is None
     True
     """
-    sidecar_path = Path(folder) / HNSW_DIR / SIDECAR_NAME
     try:
-        sidecar = json.loads(sidecar_path.read_text())
-        return {"vectors": int(sidecar["n_vectors"]), "segments": len(sidecar["segments"]), "bytes": int(sidecar["size"])}
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, KeyError, TypeError):
+        record = read_record(folder)
+    except SavedGraphError:
+        sidecar_path = Path(folder) / HNSW_DIR / SIDECAR_NAME
         return {"error": f"{sidecar_path} is not a valid graph record (the next search rebuilds the graph)"}
-
-
-def _named_file(sidecar_path: Path) -> str | None:
-    try:
-        return str(json.loads(sidecar_path.read_text())["file"])
-    except (OSError, ValueError, KeyError, TypeError):
+    if record is None:
         return None
+    return {"vectors": record.n_vectors, "segments": len(record.segments), "bytes": record.size}
+
+
+def _current_file(folder: Path) -> str | None:
+    try:
+        record = read_record(folder)
+    except SavedGraphError:
+        return None
+    return None if record is None else record.file
 
 
 def save_graph(folder: Path, graph: Any, key: GraphKey, segments: list[tuple[str, str]]) -> bool:

@@ -107,7 +107,6 @@ class SmartIndex:
         self._codec: TokenCodec | None = None
         self._codec_file: str | None = None
         self._hnsw: HnswFirstStage | None = None
-        self._hnsw_options: dict[str, Any] | None = None
         self._lock = FileLock(str(self.path / LOCK_NAME)) if not read_only else None
         self._reload(force=True)
 
@@ -771,9 +770,8 @@ class SmartIndex:
     def _hnsw_stage(self) -> HnswFirstStage:
         """The HNSW stage for the committed options (recreated when a commit changed them)."""
         options = self._manifest["first_stage"]
-        if self._hnsw is None or self._hnsw_options != options:
+        if self._hnsw is None or self._hnsw.options != options:
             self._hnsw = HnswFirstStage(options, folder=self.path, writable=not self.read_only)
-            self._hnsw_options = copy.deepcopy(options)
         return self._hnsw
 
     def _late_scores(self, query: EncodedTexts, rows: np.ndarray) -> np.ndarray:
