@@ -30,9 +30,12 @@ from smart_plugins.integrations._common import as_encoder, as_weights, check_k
 
 from smart_plugins.encoder import EncodedTexts, SmartEncoder
 from smart_plugins.encoder.inputs import validate_texts
+from smart_plugins.index.manifest import MANIFEST_NAME
 from smart_plugins.scoring import ScoreWeights, smart_scores
 
 DEFAULT_INDEX_ROOT = ".smart_plugins"
+#: A plain folder name: no separators, and no leading '.' (so never '.', '..' or a staging folder).
+_INDEX_NAME = re.compile(r"\w[\w.-]*")
 _SENTENCE_END = re.compile(r"[.!?;:]+(?=\s|$)|\S(?=[ \t]*\n)")
 
 
@@ -139,12 +142,14 @@ class SmartRAG:
         """
         from smart_plugins.index import SmartIndex
 
-        name = index_name or f"SmartRAG_{uuid.uuid4().hex[:8]}"
-        if not re.fullmatch(r"[\w.-]+", name):
-            raise ValueError(f"index_name may use letters, digits, '_', '-' and '.', got {name!r}")
-        target = self.index_root / "indexes" / name
+        name = index_name if index_name is not None else f"SmartRAG_{uuid.uuid4().hex[:8]}"
+        target = self._index_folder(name)
         if target.exists() and not overwrite_index:
             raise FileExistsError(f"an index named {name!r} exists at {target}; pass overwrite_index=True or use from_index")
+        if target.exists() and not (target / MANIFEST_NAME).is_file():
+            raise FileExistsError(
+                f"{target} exists but is not a SMART index; it is left untouched: choose another index_name"
+            )
         texts, ids, metas = self._passages(
             collection, document_ids, document_metadatas, max_document_length if split_documents else None,
             document_splitter_fn, preprocessing_fn,
@@ -296,7 +301,7 @@ class SmartRAG:
         if index_name is not None and (self.index_path is None or self.index_path.name != index_name):
             from smart_plugins.index import SmartIndex
 
-            path = self.index_root / "indexes" / index_name
+            path = self._index_folder(index_name)
             if not path.exists():
                 raise FileNotFoundError(f"no index named {index_name!r} under {self.index_root / 'indexes'}")
             if self.model_index is not None:
@@ -305,6 +310,15 @@ class SmartRAG:
         if self.model_index is None:
             raise ValueError("no index loaded: call index(...) first or use SmartRAG.from_index(path)")
         return self.model_index
+
+    def _index_folder(self, name: Any) -> Path:
+        """``index_root/indexes/<name>`` for a plain folder name; anything else raises ValueError."""
+        if not isinstance(name, str) or not _INDEX_NAME.fullmatch(name):
+            raise ValueError(
+                "index_name must be a plain folder name: letters, digits, '_', '-' and '.', starting with a "
+                f"letter, digit or '_' (so not '.', '..' or a path), got {name!r}"
+            )
+        return self.index_root / "indexes" / name
 
     def _passages(
         self,

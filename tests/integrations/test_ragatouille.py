@@ -136,3 +136,27 @@ def test_split_passages_keeps_all_text(tiny_encoder):
     assert split_passages("short text", tiny_encoder.tokenizer, 25) == ["short text"]
     with pytest.raises(ValueError, match="at least"):
         split_passages(LONG, tiny_encoder.tokenizer, 2)
+
+
+@pytest.mark.parametrize("bad_name", [".", "..", "../escape", "a/b", ".hidden", "", " ", "a\\b", 7])
+def test_index_name_must_be_a_plain_folder_and_nothing_else_is_removed(tiny_encoder, tmp_path, bad_name):
+    rag = SmartRAG(tiny_encoder, index_root=tmp_path / "root", verbose=0)
+    rag.index(["first index"], document_ids=["a"], index_name="p1")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    with pytest.raises(ValueError, match="plain folder name"):
+        rag.index(["second"], document_ids=["b"], index_name=bad_name)
+    with pytest.raises(ValueError, match="plain folder name"):
+        rag.add_to_index(["third"], new_document_ids=["c"], index_name=bad_name)
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+    reopened = SmartRAG.from_index(tmp_path / "root" / "indexes" / "p1", verbose=0)
+    assert [r["document_id"] for r in reopened.search("first", k=5)] == ["a"]
+
+
+def test_overwrite_never_removes_a_folder_that_is_not_an_index(tiny_encoder, tmp_path):
+    keep = tmp_path / "indexes" / "notes"
+    keep.mkdir(parents=True)
+    (keep / "mine.txt").write_text("user data")
+    rag = SmartRAG(tiny_encoder, index_root=tmp_path, verbose=0)
+    with pytest.raises(FileExistsError, match="not a SMART index"):
+        rag.index(["x"], index_name="notes")
+    assert (keep / "mine.txt").read_text() == "user data"
