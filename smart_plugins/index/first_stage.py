@@ -18,10 +18,11 @@ import torch
 
 from smart_plugins.index.hnsw_store import GraphKey, SavedGraphError, load_graph, save_graph
 from smart_plugins.index.segment import Segment
+from smart_plugins.index.validation import FIRST_STAGE_OPTIONS, validate_first_stage
 
 logger = logging.getLogger(__name__)
 
-FIRST_STAGES = ("exact", "hnsw")
+FIRST_STAGES = tuple(FIRST_STAGE_OPTIONS)
 _BLOCK_ROWS = 65536
 
 
@@ -91,10 +92,12 @@ class HnswFirstStage:
         self, options: dict[str, Any] | None = None, *, folder: Path | None = None, writable: bool = False
     ) -> None:
         options = dict(options or {})
+        checked = validate_first_stage("hnsw", options)  # never hand faiss an unchecked size
+        defaults = {name: spec[0] for name, spec in FIRST_STAGE_OPTIONS["hnsw"].items()}
         self.options = options  # as committed in the manifest; a change of options means a new stage
-        self.m = int(options.get("m", 32))
-        self.ef_construction = int(options.get("ef_construction", 80))
-        self.ef_search = int(options.get("ef_search", 128))
+        self.m = int(checked.get("m", defaults["m"]))
+        self.ef_construction = int(checked.get("ef_construction", defaults["ef_construction"]))
+        self.ef_search = int(checked.get("ef_search", defaults["ef_search"]))
         self.folder = None if folder is None else Path(folder)
         self.writable = writable and folder is not None
         self._index: Any = None

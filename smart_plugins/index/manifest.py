@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from smart_plugins.index.storage import IndexCorruptedError, atomic_write_json
+from smart_plugins.index.validation import validate_manifest_first_stage
 
 MANIFEST_NAME = "manifest.json"
 LOCK_NAME = ".write.lock"
@@ -64,6 +65,10 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         raise ValueError(
             f"{path} has index format {manifest['format_version']}; this smart-plugins reads up to {FORMAT_VERSION}"
         )
+    try:
+        manifest["first_stage"] = validate_manifest_first_stage(manifest.get("first_stage", {"kind": "exact"}), path)
+    except (TypeError, ValueError) as exc:
+        raise IndexCorruptedError(f"{exc}: the manifest is damaged or was edited by hand") from None
     return manifest
 
 

@@ -27,7 +27,6 @@ from smart_plugins.index.encoder_config import (
 )
 from smart_plugins.index.evidence import token_matches
 from smart_plugins.index.first_stage import (
-    FIRST_STAGES,
     HnswFirstStage,
     exact_pooled_scores,
 )
@@ -43,6 +42,7 @@ from smart_plugins.index.manifest import (
 from smart_plugins.index.results import Evidence, IndexedDocument, SearchHit
 from smart_plugins.index.segment import Segment, write_compacted_segment, write_segment, write_tombstones
 from smart_plugins.index.storage import IndexCorruptedError, verify_file, write_fsynced
+from smart_plugins.index.validation import validate_first_stage
 from smart_plugins.scoring import ScoreWeights, maxsim, reduce_similarities
 
 logger = logging.getLogger(__name__)
@@ -142,8 +142,7 @@ class SmartIndex:
         """
         enc = resolve_encoder(encoder)
         codec = make_codec(compression, enc.token_dim)  # validates the name and the dimension early
-        if first_stage not in FIRST_STAGES:
-            raise ValueError(f"first_stage must be one of {FIRST_STAGES}, got {first_stage!r}")
+        stage = validate_first_stage(first_stage, first_stage_options)
         temporary = path is None
         folder = Path(tempfile.mkdtemp(prefix="smart-index-")) if path is None else Path(path)
         if (folder / MANIFEST_NAME).exists():
@@ -162,7 +161,7 @@ class SmartIndex:
             encoder=enc.describe(),
             compression=codec.name,
             weights=(weights or ScoreWeights()).as_dict(),
-            first_stage={"kind": first_stage, **(first_stage_options or {})},
+            first_stage=stage,
         )
         with FileLock(str(folder / LOCK_NAME)):
             if (folder / MANIFEST_NAME).exists():
@@ -332,10 +331,9 @@ class SmartIndex:
         Commits like any change. Switching to HNSW builds no graph yet: the next search (or
         :meth:`build_first_stage`) does, and saves it.
         """
-        if kind not in FIRST_STAGES:
-            raise ValueError(f"first_stage must be one of {FIRST_STAGES}, got {kind!r}")
+        stage = validate_first_stage(kind, options)
         with self._writing() as draft:
-            draft["first_stage"] = {"kind": kind, **(options or {})}
+            draft["first_stage"] = stage
             self._commit(draft)
 
     def __len__(self) -> int:
