@@ -15,6 +15,7 @@ from smart_plugins.index.codecs import (
     TokenCodec,
     make_codec,
 )
+from smart_plugins.index.locking import DEFAULT_LOCK_TIMEOUT, IndexLockedError
 from smart_plugins.index.results import Evidence, IndexedDocument, SearchHit, TokenMatch
 from smart_plugins.index.smart_index import (
     DEFAULT_COMPRESSION,
@@ -26,8 +27,10 @@ from smart_plugins.index.storage import IndexCorruptedError
 __all__ = [
     "CODEC_NAMES",
     "DEFAULT_COMPRESSION",
+    "DEFAULT_LOCK_TIMEOUT",
     "Evidence",
     "IndexCorruptedError",
+    "IndexLockedError",
     "IndexedDocument",
     "ReadOnlyIndexError",
     "ResidualCodec",

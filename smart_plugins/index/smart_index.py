@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from filelock import FileLock
 
 from smart_plugins.encoder import EncodedTexts, SmartEncoder
 from smart_plugins.encoder.inputs import validate_texts
@@ -31,6 +30,7 @@ from smart_plugins.index.first_stage import (
     exact_pooled_scores,
 )
 from smart_plugins.index.hnsw_store import graph_summary
+from smart_plugins.index.locking import DEFAULT_LOCK_TIMEOUT, WriterLock
 from smart_plugins.index.manifest import (
     LOCK_NAME,
     MANIFEST_NAME,
@@ -42,7 +42,7 @@ from smart_plugins.index.manifest import (
 from smart_plugins.index.results import Evidence, IndexedDocument, SearchHit
 from smart_plugins.index.segment import Segment, write_compacted_segment, write_segment, write_tombstones
 from smart_plugins.index.storage import IndexCorruptedError, verify_file, write_fsynced
-from smart_plugins.index.validation import validate_first_stage
+from smart_plugins.index.validation import check_lock_timeout, validate_first_stage
 from smart_plugins.scoring import ScoreWeights, maxsim, reduce_similarities
 
 logger = logging.getLogger(__name__)
@@ -92,6 +92,7 @@ class SmartIndex:
         read_only: bool = False,
         temporary: bool = False,
         verify: bool = True,
+        lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT,
     ) -> None:
         self.path = Path(path)
         self._encoder = encoder
@@ -107,7 +108,7 @@ class SmartIndex:
         self._codec: TokenCodec | None = None
         self._codec_file: str | None = None
         self._hnsw: HnswFirstStage | None = None
-        self._lock = FileLock(str(self.path / LOCK_NAME)) if not read_only else None
+        self._lock = WriterLock(self.path / LOCK_NAME, timeout=lock_timeout) if not read_only else None
         self._reload(force=True)
 
     # ------------------------------------------------------------------ construction
@@ -122,6 +123,7 @@ class SmartIndex:
         weights: ScoreWeights | None = None,
         first_stage: str = "exact",
         first_stage_options: dict[str, Any] | None = None,
+        lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT,
     ) -> SmartIndex:
         """Create an empty index in ``path`` (None: a temporary folder removed on :meth:`close`).
 
@@ -139,22 +141,28 @@ class SmartIndex:
             Default hybrid weights stored with the index (default 1:1).
         first_stage:
             ``"exact"`` pooled matrix product (default) or ``"hnsw"`` (faiss, for large indexes).
+        first_stage_options:
+            HNSW ``m``, ``ef_construction``, ``ef_search`` (integers; checked before anything is written).
+        lock_timeout:
+            Seconds a write waits for another writer before raising
+            :class:`~smart_plugins.index.locking.IndexLockedError` (None: wait forever).
         """
         enc = resolve_encoder(encoder)
         codec = make_codec(compression, enc.token_dim)  # validates the name and the dimension early
         stage = validate_first_stage(first_stage, first_stage_options)
+        check_lock_timeout(lock_timeout)
         temporary = path is None
         folder = Path(tempfile.mkdtemp(prefix="smart-index-")) if path is None else Path(path)
         if (folder / MANIFEST_NAME).exists():
             if not exist_ok:
                 raise FileExistsError(f"an index already exists at {folder}; use SmartIndex.open or exist_ok=True")
-            index = cls.open(folder, enc)
+            index = cls.open(folder, enc, lock_timeout=lock_timeout)
             if index.compression != codec.name:
                 raise ValueError(
                     f"the index at {folder} uses compression {index.compression!r}, not {codec.name!r}"
                 )
             return index
-        if folder.exists() and any(p.name != LOCK_NAME for p in folder.iterdir()):
+        if folder.exists() and any(p.name not in (LOCK_NAME, LOCK_NAME + ".pid") for p in folder.iterdir()):
             raise FileExistsError(f"{folder} exists and is not empty; choose a new folder for the index")
         (folder / SEGMENTS_DIR).mkdir(parents=True, exist_ok=True)
         manifest = new_manifest(
@@ -163,11 +171,11 @@ class SmartIndex:
             weights=(weights or ScoreWeights()).as_dict(),
             first_stage=stage,
         )
-        with FileLock(str(folder / LOCK_NAME)):
+        with WriterLock(folder / LOCK_NAME, timeout=lock_timeout):
             if (folder / MANIFEST_NAME).exists():
                 raise FileExistsError(f"an index was created at {folder} concurrently")
             write_manifest(folder, manifest)
-        return cls(folder, enc, temporary=temporary)
+        return cls(folder, enc, temporary=temporary, lock_timeout=lock_timeout)
 
     @classmethod
     def open(
@@ -177,12 +185,14 @@ class SmartIndex:
         *,
         read_only: bool = False,
         verify: bool = True,
+        lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT,
     ) -> SmartIndex:
         """Open an existing index.
 
         ``encoder=None`` rebuilds the recorded encoder; a given encoder whose ``describe()``
         differs from the recorded one raises ValueError naming the differing fields.
         ``verify`` checks every file's SHA-256 once per process (sizes are always checked).
+        ``lock_timeout`` bounds how long a write waits for another writer (see :meth:`create`).
         """
         folder = Path(path)
         manifest = read_manifest(folder)
@@ -191,7 +201,7 @@ class SmartIndex:
         else:
             enc = resolve_encoder(encoder)
             check_encoder(manifest["encoder"], enc)
-        return cls(folder, enc, read_only=read_only, verify=verify)
+        return cls(folder, enc, read_only=read_only, verify=verify, lock_timeout=lock_timeout)
 
     # ------------------------------------------------------------------ state
     def _reload(self, *, force: bool = False) -> None:
