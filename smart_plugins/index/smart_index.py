@@ -372,6 +372,8 @@ class SmartIndex:
         of one call are committed together (atomically), however many segments they fill.
         """
         items, doc_ids, metas = self._prepare(texts, ids, metadata, require_ids=False)
+        if not items:
+            return []  # nothing to add: no empty version is committed
         return self._add_prepared(items, doc_ids, metas, self._encode_documents(items))
 
     def add_encoded(
@@ -388,6 +390,8 @@ class SmartIndex:
         """
         items, doc_ids, metas = self._prepare(texts, ids, metadata, require_ids=False)
         self._check_encoded(encoded, len(items))
+        if not items:
+            return []
         parts = [
             encoded.select(list(range(start, min(start + SEGMENT_DOCS, len(items)))))
             for start in range(0, len(items), SEGMENT_DOCS)
@@ -423,6 +427,8 @@ class SmartIndex:
     ) -> list[str]:
         """Insert or replace documents by id (old versions are deleted in the same commit)."""
         items, doc_ids, metas = self._prepare(texts, ids, metadata, require_ids=True)
+        if not items:
+            return []
         encoded = self._encode_documents(items)
         with self._writing() as draft:
             existing = [i for i in doc_ids if i in self._id_map]
@@ -434,6 +440,8 @@ class SmartIndex:
     def delete(self, ids: str | Iterable[str]) -> int:
         """Delete documents by id; returns how many were deleted. Unknown ids -> KeyError."""
         wanted = _as_id_list(ids)
+        if not wanted:
+            return 0
         with self._writing() as draft:
             missing = [i for i in wanted if i not in self._id_map]
             if missing:
