@@ -53,7 +53,7 @@ def write_segment(
 ) -> dict[str, Any]:
     """Write a new segment folder (every file fsync'ed) and return its manifest entry."""
     lines = [
-        (json.dumps({"text": t, "metadata": m}, ensure_ascii=False) + "\n").encode() for t, m in zip(texts, metadata)
+        (json.dumps({"text": t, "metadata": m}, ensure_ascii=False, allow_nan=False) + "\n").encode() for t, m in zip(texts, metadata)
     ]
     return _write_files(
         folder,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import shutil
 import tempfile
@@ -42,7 +41,15 @@ from smart_plugins.index.manifest import (
 from smart_plugins.index.results import Evidence, IndexedDocument, SearchHit
 from smart_plugins.index.segment import Segment, write_compacted_segment, write_segment, write_tombstones
 from smart_plugins.index.storage import IndexCorruptedError, verify_file, write_fsynced
-from smart_plugins.index.validation import check_lock_timeout, validate_first_stage
+from smart_plugins.index.validation import (
+    check_finite,
+    check_lock_timeout,
+    check_metadata,
+    id_list,
+    positive_int,
+    resolve_weights,
+    validate_first_stage,
+)
 from smart_plugins.scoring import ScoreWeights, maxsim, reduce_similarities
 
 logger = logging.getLogger(__name__)
@@ -407,6 +414,8 @@ class SmartIndex:
                 f"encoded vectors are {encoded.pooled_dim}-d pooled / {encoded.token_dim}-d tokens; this index "
                 f"holds {recorded['pooled_dim']}-d / {recorded['token_dim']}-d"
             )
+        check_finite("encoded.pooled", encoded.pooled)
+        check_finite("encoded.tokens", encoded.tokens)
 
     def _add_prepared(
         self, items: list[str], doc_ids: list[str], metas: list[dict[str, Any]], encoded: list[EncodedTexts]
@@ -554,14 +563,9 @@ class SmartIndex:
         elif isinstance(metadata, dict):
             raise TypeError("metadata must be a list with one dict per text, not a single dict")
         else:
-            metas = [dict(m) if m is not None else {} for m in metadata]
+            metas = [check_metadata(m, i) for i, m in enumerate(metadata)]
             if len(metas) != len(items):
                 raise ValueError(f"got {len(items)} texts but {len(metas)} metadata entries")
-        for i, meta in enumerate(metas):
-            try:
-                json.dumps(meta)
-            except (TypeError, ValueError) as exc:
-                raise TypeError(f"metadata[{i}] is not JSON-serialisable: {exc}") from None
         return items, doc_ids, metas
 
     def _encode_documents(self, items: list[str]) -> list[EncodedTexts]:
@@ -667,7 +671,8 @@ class SmartIndex:
         k, candidates:
             Hits returned, and first-stage candidates reranked (raised to ``k`` if smaller).
         weights:
-            Hybrid weights for this call (default: the index's :attr:`weights`).
+            Hybrid weights for this call: a ScoreWeights or a ``"POOL:LATE"`` string such as
+            ``"0.5:1"`` (default: the index's :attr:`weights`).
         ids:
             Only consider these document ids (unknown ids are ignored).
         where:
@@ -676,15 +681,12 @@ class SmartIndex:
         exhaustive:
             Skip the first stage and score every (filtered) document with the full hybrid.
         """
-        if k <= 0:
-            raise ValueError(f"k must be positive, got {k}")
-        if candidates <= 0:
-            raise ValueError(f"candidates must be positive, got {candidates}")
+        k, candidates = positive_int("k", k), positive_int("candidates", candidates)
         single = isinstance(query, str)
         queries = validate_texts(query, what="query")
         self._reload()
-        weights = weights or ScoreWeights(**self._manifest["weights"])
-        if not self._segments or not self._id_map:
+        weights = resolve_weights(weights, self._manifest["weights"])
+        if not queries or not self._segments or not self._id_map:
             return [] if single else [[] for _ in queries]
         encoded = self.encoder.encode_queries(queries)
         results = self._search_encoded(encoded, k, candidates, weights, self._allowed(ids, where), exhaustive)
@@ -702,8 +704,7 @@ class SmartIndex:
         exhaustive: bool = False,
     ) -> list[list[SearchHit]]:
         """:meth:`search` for queries already encoded with ``index.encoder.encode_queries``."""
-        if k <= 0 or candidates <= 0:
-            raise ValueError(f"k and candidates must be positive, got {k} and {candidates}")
+        k, candidates = positive_int("k", k), positive_int("candidates", candidates)
         self._reload()
         recorded = self._manifest["encoder"]
         if queries.pooled_dim != recorded["pooled_dim"] or queries.token_dim != recorded["token_dim"]:
@@ -711,8 +712,8 @@ class SmartIndex:
                 f"queries are {queries.pooled_dim}-d pooled / {queries.token_dim}-d tokens; this index holds "
                 f"{recorded['pooled_dim']}-d / {recorded['token_dim']}-d"
             )
-        weights = weights or ScoreWeights(**self._manifest["weights"])
-        if not self._segments or not self._id_map:
+        weights = resolve_weights(weights, self._manifest["weights"])
+        if not len(queries) or not self._segments or not self._id_map:
             return [[] for _ in range(len(queries))]
         return self._search_encoded(queries, k, candidates, weights, self._allowed(ids, where), exhaustive)
 
@@ -881,8 +882,7 @@ class SmartIndex:
         Unknown ids -> KeyError. For raw texts with no index use
         :func:`smart_plugins.rerank.rerank_texts`.
         """
-        if k is not None and k <= 0:
-            raise ValueError(f"k must be positive, got {k}")
+        k = None if k is None else positive_int("k", k)
         queries = validate_texts(query, what="query")
         if len(queries) != 1:
             raise ValueError("rerank takes one query string")
@@ -893,7 +893,7 @@ class SmartIndex:
             raise KeyError(f"{len(missing)} id(s) not in the index: {_preview(missing)}")
         if not wanted:
             return []
-        weights = weights or ScoreWeights(**self._manifest["weights"])
+        weights = resolve_weights(weights, self._manifest["weights"])
         encoded = self.encoder.encode_queries(queries)
         rows = np.array([self._bases[s] + row for s, row in (self._id_map[i] for i in wanted)], dtype=np.int64)
         q_pooled = torch.nn.functional.normalize(encoded.pooled.float(), dim=-1).numpy()[0]
@@ -917,7 +917,7 @@ class SmartIndex:
         if id not in self._id_map:
             raise KeyError(f"id {id!r} is not in the index")
         assert self._codec is not None
-        weights = weights or ScoreWeights(**self._manifest["weights"])
+        weights = resolve_weights(weights, self._manifest["weights"])
         encoded = self.encoder.encode_queries(validate_texts(query, what="query")[:1])
         s, local = self._id_map[id]
         segment = self._segments[s]
@@ -991,13 +991,7 @@ class SmartIndex:
 
 
 def _as_id_list(ids: str | Iterable[str]) -> list[str]:
-    if isinstance(ids, str):
-        return [ids]
-    out = list(ids)
-    for i, value in enumerate(out):
-        if not isinstance(value, str) or not value:
-            raise TypeError(f"ids[{i}] must be a non-empty string, got {value!r}")
-    return out
+    return id_list(ids)
 
 
 def _preview(values: list[str], n: int = 5) -> str:

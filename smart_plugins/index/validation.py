@@ -154,8 +154,15 @@ def check_finite(name: str, array: Any) -> None:
     ...
     ValueError: pooled holds 1 NaN or infinite value(s) (first at row 0); vectors must be finite
     """
-    values = np.asarray(array.detach().cpu().float() if hasattr(array, "detach") else array)
-    bad = ~np.isfinite(values)
+    if hasattr(array, "detach"):  # a torch tensor: checked where it lives, without a copy to numpy
+        import torch
+
+        bad_t = ~torch.isfinite(array.detach())
+        if not bool(bad_t.any()):
+            return
+        bad = bad_t.cpu().numpy()
+    else:
+        bad = ~np.isfinite(np.asarray(array))
     if bad.any():
         row = int(np.argwhere(bad)[0][0])
         raise ValueError(f"{name} holds {int(bad.sum())} NaN or infinite value(s) (first at row {row}); vectors must be finite")
@@ -202,3 +209,47 @@ def check_file_name(name: Any, path: object) -> str:
     if not isinstance(name, str) or not _FILE_NAME.fullmatch(name) or ".." in name:
         raise IndexCorruptedError(f"{path} names file {name!r}; index file names are plain names inside the index")
     return name
+
+
+def id_list(ids: Any, *, what: str = "ids") -> list[str]:
+    """``ids`` (one string, or an iterable of strings) as a list; an error naming the bad item.
+
+    Examples
+    --------
+    >>> id_list("a"), id_list(["a", "b"])
+    (['a'], ['a', 'b'])
+    >>> id_list(None)
+    Traceback (most recent call last):
+    ...
+    TypeError: ids must be a string or a list of strings, got NoneType
+    """
+    if isinstance(ids, str):
+        return [ids]
+    if ids is None or isinstance(ids, (bytes, Mapping)) or not hasattr(ids, "__iter__"):
+        raise TypeError(f"{what} must be a string or a list of strings, got {type(ids).__name__}")
+    out = list(ids)
+    for i, value in enumerate(out):
+        if not isinstance(value, str) or not value:
+            raise TypeError(f"{what}[{i}] must be a non-empty string, got {value!r}")
+    return out
+
+
+def resolve_weights(weights: Any, default: Mapping[str, float]) -> Any:
+    """Hybrid weights for one call: a ``ScoreWeights``, a ``"POOL:LATE"`` string, or None (``default``).
+
+    Examples
+    --------
+    >>> resolve_weights("0:1", {"pool": 1.0, "late": 1.0})
+    ScoreWeights(pool=0.0, late=1.0)
+    >>> resolve_weights(None, {"pool": 1.0, "late": 1.0})
+    ScoreWeights(pool=1.0, late=1.0)
+    """
+    from smart_plugins.scoring import ScoreWeights
+
+    if weights is None:
+        return ScoreWeights(**default)
+    if isinstance(weights, ScoreWeights):
+        return weights
+    if isinstance(weights, str):
+        return ScoreWeights.parse(weights)
+    raise TypeError(f"weights must be a ScoreWeights or a 'POOL:LATE' string such as '1:1', got {type(weights).__name__}")
