@@ -527,11 +527,11 @@ class SmartIndex:
         return summary
 
     def _disk_bytes(self) -> int:
-        """Bytes of every file in the index folder."""
+        """Bytes of every file in the index folder (the writer lock and its pid file aside)."""
         total = 0
         for file in self.path.rglob("*"):
             try:
-                if file.is_file():
+                if file.is_file() and not file.name.startswith(LOCK_NAME):
                     total += file.stat().st_size
             except FileNotFoundError:  # collected by a writer meanwhile
                 pass
