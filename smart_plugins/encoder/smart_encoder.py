@@ -69,7 +69,12 @@ class SmartEncoder:
         ``"chunk"`` encodes them in overlapping windows and keeps every window's tokens
         (pooled = mean of the windows' pooled vectors, re-normalised if the model normalises).
     chunk_overlap:
-        Tokens shared by consecutive windows in ``"chunk"`` mode.
+        Tokens shared by consecutive windows in ``"chunk"`` mode (an integer from 0 to half
+        the model's max length).
+    max_chunk_tokens:
+        In ``"chunk"`` mode, the most tokens one text may have (default 65,536, about 250k
+        characters of English; each token keeps a vector, 1.5 KB at 384 dims). A longer text
+        raises ValueError naming it; ``None`` removes the cap.
     hidden_layers:
         Token vectors of a model without adapter hold the last ``N`` layers' states side by
         side (each L2-normalised, then the whole row normalised), ``N * H`` values per token.
@@ -96,6 +101,7 @@ class SmartEncoder:
         batch_size: int = 32,
         truncation: Literal["warn", "chunk"] = "warn",
         chunk_overlap: int = 32,
+        max_chunk_tokens: int | None = 65_536,
         model_kwargs: dict[str, Any] | None = None,
         hidden_layers: int = 1,
     ) -> None:
@@ -103,6 +109,9 @@ class SmartEncoder:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         if truncation not in ("warn", "chunk"):
             raise ValueError(f"truncation must be 'warn' or 'chunk', got {truncation!r}")
+        _check_chunking(chunk_overlap, max_chunk_tokens)
+        if dtype is not None and not ((isinstance(dtype, str) and dtype in _DTYPES) or (isinstance(dtype, torch.dtype) and dtype.is_floating_point)):
+            raise ValueError(f"dtype must be one of {tuple(_DTYPES)} or a floating torch.dtype, got {dtype!r}")
         device = device or default_device()
         if isinstance(model, SentenceTransformer):
             self.model = model.to(device)
@@ -123,6 +132,9 @@ class SmartEncoder:
         self.batch_size = batch_size
         self.truncation = truncation
         self.chunk_overlap = chunk_overlap
+        self.max_chunk_tokens = max_chunk_tokens
+        if truncation == "chunk" and chunk_overlap > self.max_length // 2:
+            raise ValueError(f"chunk_overlap must be at most half the model's max length ({self.max_length // 2}), got {chunk_overlap}")
         self._dropped_ids = self.token_policy.dropped_token_ids(self.tokenizer)
         if not isinstance(hidden_layers, int) or hidden_layers < 1:
             raise ValueError(f"hidden_layers must be a positive integer, got {hidden_layers!r}")
@@ -319,6 +331,11 @@ class SmartEncoder:
         )
         spans_of = dict(zip(suspects, encoded["offset_mapping"]))
         too_long = [i for i, ids in zip(suspects, encoded["input_ids"]) if len(ids) > limit]
+        cap = self.max_chunk_tokens
+        for i, ids in zip(suspects, encoded["input_ids"]):
+            if cap is not None and len(ids) > cap:
+                raise ValueError(f"texts[{i}] has {len(ids):,} tokens, over max_chunk_tokens={cap:,} of truncation='chunk'; "
+                                 "split it, or raise max_chunk_tokens (None: no cap)")
         if not too_long:
             return whole
         pieces: list[_Piece] = []
@@ -451,6 +468,16 @@ def expose_hidden_layers(model: Any) -> None:
     if config is None:
         raise ValueError("cannot reach the backbone's config (model[0].model.config) to enable its hidden states")
     config.output_hidden_states = True
+
+
+def _check_chunking(chunk_overlap: Any, max_chunk_tokens: Any) -> None:
+    """Refuse chunk settings that would drop tokens silently or hold unbounded memory."""
+    if isinstance(chunk_overlap, bool) or not isinstance(chunk_overlap, int) or chunk_overlap < 0:
+        raise ValueError(f"chunk_overlap must be an integer >= 0, got {chunk_overlap!r}")
+    if max_chunk_tokens is not None and (
+        isinstance(max_chunk_tokens, bool) or not isinstance(max_chunk_tokens, int) or max_chunk_tokens < 1
+    ):
+        raise ValueError(f"max_chunk_tokens must be a positive integer or None, got {max_chunk_tokens!r}")
 
 
 def default_device() -> str:

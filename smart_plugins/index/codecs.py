@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -428,3 +430,43 @@ def make_codec(name: str, dim: int, **options: Any) -> TokenCodec:
     if key.startswith("residual-") and key.removeprefix("residual-") in ("1", "2", "4"):
         return ResidualCodec(dim, bits=int(key.removeprefix("residual-")), **options)
     raise ValueError(f"unknown compression {name!r}; choose one of {', '.join(CODEC_NAMES)}")
+
+
+#: Most batches of token vectors held back to train a codec (the first batches of an add).
+TRAIN_BATCHES = 4
+
+
+def take_training_sample(batches: Iterator[Any], codec: TokenCodec) -> tuple[np.ndarray, Iterator[Any]]:
+    """Token vectors to train ``codec`` on, from the first batches of a stream, and the whole stream.
+
+    ``batches`` yields encoded batches (anything with a ``tokens`` tensor). Batches are taken
+    until they hold ``codec.max_train_tokens`` tokens (the most the codec trains on) or
+    :data:`TRAIN_BATCHES` batches, so an add holds at most that much besides the batch it
+    writes. The returned iterator yields the taken batches first (letting go of each as it
+    goes), then the rest of ``batches``.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> codec = make_codec("residual-2", 4)
+    >>> stream = iter([SimpleNamespace(tokens=torch.ones(3, 4)), SimpleNamespace(tokens=torch.ones(2, 4))])
+    >>> sample, again = take_training_sample(stream, codec)
+    >>> sample.shape, [len(b.tokens) for b in again]
+    ((5, 4), [3, 2])
+    """
+    limit = int(getattr(codec, "max_train_tokens", 65_536))
+    taken: deque[Any] = deque()
+    n_tokens = 0
+    for batch in batches:
+        taken.append(batch)
+        n_tokens += len(batch.tokens)
+        if n_tokens >= limit or len(taken) >= TRAIN_BATCHES:
+            break
+    sample = np.concatenate([b.tokens.numpy() for b in taken]) if taken else np.zeros((0, 0), np.float32)
+
+    def replay() -> Iterator[Any]:
+        while taken:
+            yield taken.popleft()
+        yield from batches
+
+    return sample, replay()

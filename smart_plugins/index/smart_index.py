@@ -17,7 +17,7 @@ import torch
 
 from smart_plugins.encoder import EncodedTexts, SmartEncoder
 from smart_plugins.encoder.inputs import validate_texts
-from smart_plugins.index.codecs import TokenCodec, make_codec
+from smart_plugins.index.codecs import TokenCodec, make_codec, take_training_sample
 from smart_plugins.index.encoder_config import (
     check_encoder,
     rebuild_encoder,
@@ -399,10 +399,10 @@ class SmartIndex:
         self._check_encoded(encoded, len(items))
         if not items:
             return []
-        parts = [
+        parts = (
             encoded.select(list(range(start, min(start + SEGMENT_DOCS, len(items)))))
             for start in range(0, len(items), SEGMENT_DOCS)
-        ]
+        )
         return self._add_prepared(items, doc_ids, metas, parts)
 
     def _check_encoded(self, encoded: EncodedTexts, n: int) -> None:
@@ -418,7 +418,7 @@ class SmartIndex:
         check_finite("encoded.tokens", encoded.tokens)
 
     def _add_prepared(
-        self, items: list[str], doc_ids: list[str], metas: list[dict[str, Any]], encoded: list[EncodedTexts]
+        self, items: list[str], doc_ids: list[str], metas: list[dict[str, Any]], encoded: Iterable[EncodedTexts]
     ) -> list[str]:
         with self._writing() as draft:
             taken = [i for i in doc_ids if i in self._id_map]
@@ -527,7 +527,7 @@ class SmartIndex:
         return summary
 
     def _disk_bytes(self) -> int:
-        """Bytes of every file in the index folder (the writer lock and its pid note aside)."""
+        """Bytes of every file in the index folder (the writer lock and its pid file aside)."""
         total = 0
         for file in self.path.rglob("*"):
             try:
@@ -568,14 +568,15 @@ class SmartIndex:
                 raise ValueError(f"got {len(items)} texts but {len(metas)} metadata entries")
         return items, doc_ids, metas
 
-    def _encode_documents(self, items: list[str]) -> list[EncodedTexts]:
+    def _encode_documents(self, items: list[str]) -> Iterator[EncodedTexts]:
+        """The documents encoded one segment at a time, as the writer consumes them (bounded memory)."""
         self._check_open()
         if self.read_only:
             raise ReadOnlyIndexError(f"the index at {self.path} was opened read_only")
-        return [
+        return (
             self.encoder.encode_documents(items[start : start + SEGMENT_DOCS])
             for start in range(0, len(items), SEGMENT_DOCS)
-        ]
+        )
 
     def _append_segments(
         self,
@@ -583,12 +584,14 @@ class SmartIndex:
         items: list[str],
         doc_ids: list[str],
         metas: list[dict[str, Any]],
-        encoded: list[EncodedTexts],
+        encoded: Iterable[EncodedTexts],
     ) -> None:
         assert self._codec is not None
+        encoded = iter(encoded)
         if self._codec.needs_training:
-            sample = np.concatenate([e.tokens.numpy() for e in encoded[:4]])
+            sample, encoded = take_training_sample(encoded, self._codec)
             self._codec.train(sample)
+            del sample
             name = f"codec-v{int(draft['version']) + 1}.safetensors"
             from safetensors.numpy import save
 
@@ -615,6 +618,7 @@ class SmartIndex:
             )
             draft["segments"].append(entry)
             start += n
+            del enc, pooled  # let this segment's vectors go before the next one is encoded
 
     def _tombstone(self, draft: dict[str, Any], doc_ids: list[str]) -> None:
         by_segment: dict[int, list[int]] = {}

@@ -1,0 +1,73 @@
+"""``add`` encodes and writes one segment at a time, so its memory is bounded by a segment."""
+
+from __future__ import annotations
+
+import pytest
+
+import smart_plugins.index.smart_index as smart_index
+from smart_plugins.index import SmartIndex
+
+
+@pytest.fixture()
+def trace(monkeypatch, tiny_encoder):
+    events: list[str] = []
+    real_encode, real_write = tiny_encoder.encode_documents, smart_index.write_segment
+
+    def encode(texts, **kwargs):
+        events.append(f"encode {len(texts)}")
+        return real_encode(texts, **kwargs)
+
+    def write(folder, **kwargs):
+        events.append(f"write {len(kwargs['ids'])}")
+        return real_write(folder, **kwargs)
+
+    monkeypatch.setattr(smart_index, "SEGMENT_DOCS", 2)
+    monkeypatch.setattr(tiny_encoder, "encode_documents", encode)
+    monkeypatch.setattr(smart_index, "write_segment", write)
+    yield events
+    monkeypatch.undo()
+
+
+TEXTS = [f"red star marker {i}" for i in range(7)]
+
+
+@pytest.mark.parametrize("call", ["add", "upsert"])
+def test_each_segment_is_written_before_the_next_is_encoded(tmp_path, tiny_encoder, trace, call):
+    with SmartIndex.create(tmp_path / "idx", tiny_encoder, compression="fp16") as index:
+        getattr(index, call)(TEXTS, ids=[f"d{i}" for i in range(7)])
+        assert index.ids() == [f"d{i}" for i in range(7)] and index.version == 1
+    assert trace == ["encode 2", "write 2", "encode 2", "write 2", "encode 2", "write 2", "encode 1", "write 1"]
+
+
+def test_a_codec_is_trained_on_the_first_segments_only(tmp_path, tiny_encoder, trace):
+    from smart_plugins.index.codecs import TRAIN_BATCHES
+
+    texts = TEXTS * 2
+    with SmartIndex.create(tmp_path / "idx", tiny_encoder, compression="residual-2") as index:
+        index.add(texts, ids=[f"d{i}" for i in range(len(texts))])
+        assert len(index) == len(texts) and index.search("red star marker 3", k=1)
+    held = [f"encode 2"] * TRAIN_BATCHES + ["write 2"] * TRAIN_BATCHES  # tiny texts: the batch cap binds
+    assert trace[: 2 * TRAIN_BATCHES] == held
+    assert trace[2 * TRAIN_BATCHES :] == ["encode 2", "write 2", "encode 2", "write 2", "encode 2", "write 2"]
+
+
+def test_a_failure_mid_stream_commits_nothing(tmp_path, tiny_encoder, trace, monkeypatch):
+    calls = {"n": 0}
+    real = tiny_encoder.encode_documents
+
+    def fail_on_third(texts, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("encoder died")
+        return real(texts, **kwargs)
+
+    path = tmp_path / "idx"
+    with SmartIndex.create(path, tiny_encoder, compression="fp16") as index:
+        index.add(["blue moon"], ids=["a"])
+        monkeypatch.setattr(tiny_encoder, "encode_documents", fail_on_third)
+        with pytest.raises(RuntimeError, match="encoder died"):
+            index.add(TEXTS)
+        assert index.ids() == ["a"] and index.version == 1
+        monkeypatch.setattr(tiny_encoder, "encode_documents", real)
+        index.add(["green apple"], ids=["b"])  # the half-written segments are collected
+        assert len(list((path / "segments").iterdir())) == 2
