@@ -12,8 +12,11 @@ ValueError: pass one of index=, index_path= or texts= (documents to index)
 
 from __future__ import annotations
 
+import contextvars
+import shutil
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,8 @@ from smart_plugins.integrations._common import as_encoder
 
 # Temporary indexes built by resolve_index from texts, not yet owned by an adapter.
 _BUILT: weakref.WeakSet[Any] = weakref.WeakSet()
+# Temporary indexes built inside the innermost ``closing_on_error`` block (an adapter's constructor).
+_PENDING: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar("smart_plugins_pending", default=None)
 
 
 def resolve_index(
@@ -32,10 +37,12 @@ def resolve_index(
     ids: Sequence[str] | None = None,
     encoder: Any = None,
     read_only: bool = False,
+    options: dict[str, Any] | None = None,
 ) -> Any:
     """Return a ``SmartIndex``: the one given, the one at ``index_path``, or a temporary one over ``texts``.
 
-    A temporary index (``texts=``) lives in a temp folder removed when the index is closed.
+    A temporary index (``texts=``, possibly empty) lives in a temp folder removed when the index is
+    closed or collected; ``options`` go to ``SmartIndex.create`` (``compression``, ``weights``).
     """
     given = [name for name, value in (("index", index), ("index_path", index_path), ("texts", texts)) if value is not None]
     if len(given) > 1:
@@ -52,10 +59,53 @@ def resolve_index(
         return SmartIndex.open(index_path, None if encoder is None else as_encoder(encoder), read_only=read_only)
     if isinstance(texts, str):
         raise TypeError("texts must be a list of strings, not one string")
-    built = SmartIndex.create(None, as_encoder(encoder if encoder is not None else "minilm"))
-    _BUILT.add(built)
-    built.add(list(texts), ids=None if ids is None else list(ids), metadata=None if metadatas is None else list(metadatas))
+    built = new_temporary_index(as_encoder(encoder if encoder is not None else "minilm"), **(options or {}))
+    try:
+        texts = list(texts)
+        if texts or ids or metadatas:  # no texts: an empty index (searches return no hits)
+            built.add(texts, ids=None if ids is None else list(ids), metadata=None if metadatas is None else list(metadatas))
+    except BaseException:
+        built.close()  # a failed build leaves no temporary folder behind
+        raise
     return built
+
+
+def new_temporary_index(encoder: Any, **options: Any) -> Any:
+    """An empty ``SmartIndex`` in a temp folder that is removed on close, on garbage collection, or when
+    the adapter constructor building it fails (see :func:`closing_on_error`)."""
+    from smart_plugins.index import SmartIndex
+
+    built = SmartIndex.create(None, encoder, **options)
+    weakref.finalize(built, shutil.rmtree, str(built.path), ignore_errors=True)
+    _BUILT.add(built)
+    pending = _PENDING.get()
+    if pending is not None:
+        pending.append(built)
+    return built
+
+
+@contextmanager
+def closing_on_error() -> Iterator[None]:
+    """Close (and so remove) the temporary indexes built inside the block if the block raises.
+
+    Wrap an adapter's constructor in it: a constructor that fails after building its index
+    leaves nothing in the temp folder.
+    """
+    token = _PENDING.set([])
+    try:
+        yield
+    except BaseException:
+        for index in _PENDING.get() or []:
+            index.close()
+        raise
+    finally:
+        _PENDING.reset(token)
+
+
+def close_if_owned(index: Any) -> None:
+    """Close ``index`` when it is a temporary index an adapter built (never one the caller opened)."""
+    if index is not None and is_temporary(index) and getattr(index, "_smart_owned", False):
+        index.close()
 
 
 def is_temporary(index: Any) -> bool:
@@ -70,6 +120,7 @@ def tie_lifetime(owner: Any, index: Any) -> None:
     """
     if index in _BUILT and is_temporary(index):
         _BUILT.discard(index)
+        index._smart_owned = True
         weakref.finalize(owner, index.close)
 
 

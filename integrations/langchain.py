@@ -26,6 +26,8 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from smart_plugins.integrations._common import as_encoder, as_weights, check_k
 from smart_plugins.integrations._index_source import (
+    close_if_owned,
+    closing_on_error,
     hit_scores,
     resolve_index,
     tie_lifetime,
@@ -35,15 +37,22 @@ from smart_plugins.encoder import SmartEncoder
 from smart_plugins.rerank import rerank_texts
 from smart_plugins.scoring import ScoreWeights
 
-_BUILD_KEYS = ("texts", "metadatas", "ids", "documents", "index_path", "encoder")
+_BUILD_KEYS = ("texts", "metadatas", "metadata", "ids", "documents", "index_path", "encoder", "model")
+#: Per-call search arguments: ``invoke(query, **kw)`` and ``SmartRetriever(search_kwargs=kw)``.
+SEARCH_KWARGS = ("k", "filter", "where", "candidates", "weights", "ids", "exhaustive")
 
 
 class SmartRetriever(BaseRetriever):
     """SMART retrieval (pooled first stage, exact hybrid rerank) as a LangChain retriever.
 
     Build it from an open ``SmartIndex`` (``index=``), an index folder (``index_path=``), or plain
-    ``texts=`` (+ ``metadatas=``, ``ids=``, ``encoder=``; a temporary index is built).
-    ``k`` is set in the constructor and can be overridden per call: ``invoke(query, k=3)``.
+    ``texts=`` / ``documents=`` (+ ``metadatas=``, ``ids=``, ``model=``): those are put in a
+    temporary index (removed by :meth:`close` or when the retriever is collected), or in a new
+    persistent index when ``index_path=`` is given too.
+    ``k`` and ``search_kwargs`` (``{"k": .., "filter": ..}``, as LangChain's vector-store retrievers
+    take them) set the defaults; ``invoke(query, k=3, filter=...)`` overrides them per call.
+    Filters take the ``$eq $ne $in $nin $gt $gte $lt $lte $and $or`` operators. An unknown
+    argument raises TypeError instead of being ignored.
     Each returned ``Document`` keeps its stored metadata and id and gets ``relevance_score``
     (hybrid), ``smart_pooled`` and ``smart_late`` added to its metadata.
 
@@ -52,16 +61,19 @@ class SmartRetriever(BaseRetriever):
     >>> retriever = SmartRetriever(
     ...     texts=["Debug symbols for libfoo.", "Documentation for libfoo.", "A banana bread recipe."],
     ...     metadatas=[{"pkg": "libfoo-dbg"}, {"pkg": "libfoo-doc"}, {"pkg": "recipes"}],
-    ...     encoder="minilm", k=2,
+    ...     model="minilm", k=2,
     ... )
     >>> docs = retriever.invoke("debugging symbols for libfoo")
     >>> [d.metadata["pkg"] for d in docs]
     ['libfoo-dbg', 'libfoo-doc']
     >>> len(retriever.invoke("banana", k=1))
     1
+    >>> [d.metadata["pkg"] for d in retriever.invoke("libfoo", filter={"pkg": {"$ne": "libfoo-dbg"}})]
+    ['libfoo-doc', 'recipes']
+    >>> retriever.close()
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
 
     index: Any = Field(default=None, description="The SmartIndex searched.")
     k: int = 4
@@ -69,6 +81,11 @@ class SmartRetriever(BaseRetriever):
     weights: ScoreWeights | None = None
     where: dict[str, Any] | Callable[[dict[str, Any]], bool] | None = None
     exhaustive: bool = False
+    search_kwargs: dict[str, Any] = Field(default_factory=dict, description="Default per-call search arguments.")
+
+    def __init__(self, **data: Any) -> None:
+        with closing_on_error():  # a failing constructor leaves no temporary index behind
+            super().__init__(**data)
 
     @model_validator(mode="before")
     @classmethod
@@ -76,8 +93,11 @@ class SmartRetriever(BaseRetriever):
         if not isinstance(data, dict) or not any(key in data for key in _BUILD_KEYS):
             return data
         data = dict(data)
+        _check_search_kwargs(data.get("search_kwargs") or {}, "search_kwargs")
         documents = data.pop("documents", None)
-        texts, metadatas, ids = data.pop("texts", None), data.pop("metadatas", None), data.pop("ids", None)
+        texts, ids = data.pop("texts", None), data.pop("ids", None)
+        metadatas = _one_of(data, "metadatas", "metadata")
+        model = _one_of(data, "model", "encoder")
         if documents is not None:
             if texts is not None:
                 raise ValueError("pass texts= or documents=, not both")
@@ -85,10 +105,13 @@ class SmartRetriever(BaseRetriever):
             metadatas = [dict(d.metadata) for d in documents]
             if ids is None and all(d.id for d in documents):
                 ids = [str(d.id) for d in documents]
-        data["index"] = resolve_index(
-            index=data.get("index"), index_path=data.pop("index_path", None), texts=texts,
-            metadatas=metadatas, ids=ids, encoder=data.pop("encoder", None),
-        )
+        index_path = data.pop("index_path", None)
+        if texts is not None and index_path is not None:
+            data["index"] = _create_at(index_path, texts, metadatas, ids, model)
+        else:
+            data["index"] = resolve_index(
+                index=data.get("index"), index_path=index_path, texts=texts, metadatas=metadatas, ids=ids, encoder=model,
+            )
         return data
 
     @field_validator("weights", mode="before")
@@ -101,6 +124,11 @@ class SmartRetriever(BaseRetriever):
     def _positive(cls, value: int, info: Any) -> int:
         return check_k(value, name=info.field_name)
 
+    @field_validator("search_kwargs")
+    @classmethod
+    def _known_search_kwargs(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return _check_search_kwargs(value, "search_kwargs")
+
     @model_validator(mode="after")
     def _check_index(self) -> SmartRetriever:
         if self.index is None:
@@ -111,44 +139,76 @@ class SmartRetriever(BaseRetriever):
 
     @classmethod
     def from_texts(
-        cls, texts: Sequence[str], encoder: Any = "minilm", *, metadatas: Sequence[dict[str, Any]] | None = None,
+        cls, texts: Sequence[str], model: Any = "minilm", *, metadatas: Sequence[dict[str, Any]] | None = None,
         ids: Sequence[str] | None = None, **kwargs: Any,
     ) -> SmartRetriever:
-        """Index ``texts`` in a temporary index and return a retriever over it."""
-        return cls(texts=list(texts), metadatas=metadatas, ids=ids, encoder=encoder, **kwargs)
+        """Index ``texts`` (in a temporary index, or a new one at ``index_path=``) and return a retriever."""
+        return cls(texts=list(texts), metadatas=metadatas, ids=ids, model=_one_of(kwargs, "encoder") or model, **kwargs)
 
     @classmethod
-    def from_documents(cls, documents: Sequence[Document], encoder: Any = "minilm", **kwargs: Any) -> SmartRetriever:
-        """Index LangChain documents (content, metadata and ids kept) in a temporary index."""
-        return cls(documents=list(documents), encoder=encoder, **kwargs)
+    def from_documents(cls, documents: Sequence[Document], model: Any = "minilm", **kwargs: Any) -> SmartRetriever:
+        """Index LangChain documents (content, metadata and ids kept); ``index_path=`` makes the index persistent."""
+        return cls(documents=list(documents), model=_one_of(kwargs, "encoder") or model, **kwargs)
+
+    def close(self) -> None:
+        """Remove the retriever's temporary index (an index given or opened by path is left as is)."""
+        close_if_owned(self.index)
 
     def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None, **kwargs: Any
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
     ) -> list[Document]:
-        return self._search(query, k, kwargs)
+        return self._search(query, kwargs)
 
     async def _aget_relevant_documents(
-        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, k: int | None = None, **kwargs: Any
+        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
     ) -> list[Document]:
-        return await asyncio.to_thread(self._search, query, k, kwargs)
+        return await asyncio.to_thread(self._search, query, kwargs)
 
-    def _search(self, query: str, k: int | None, kwargs: dict[str, Any]) -> list[Document]:
-        k = check_k(self.k if k is None else k)
-        unknown = set(kwargs) - {"candidates", "weights", "where", "ids", "exhaustive"}
-        if unknown:
-            raise TypeError(f"SmartRetriever.invoke got unexpected keyword argument(s): {sorted(unknown)}")
+    def _search(self, query: str, kwargs: dict[str, Any]) -> list[Document]:
+        if not isinstance(query, str):
+            raise TypeError(f"the query must be a string, got {type(query).__name__}" + (
+                " (a Document: pass its page_content)" if isinstance(query, Document) else ""))
+        given = {**self.search_kwargs, **_check_search_kwargs(kwargs, "SmartRetriever.invoke")}
+        if "filter" in given and "where" in given:
+            raise ValueError("pass filter= or where= (the same thing), not both")
         hits = self.index.search(
-            query, k=k,
-            candidates=kwargs.get("candidates", self.candidates),
-            weights=as_weights(kwargs.get("weights")) or self.weights,
-            where=kwargs.get("where", self.where),
-            ids=kwargs.get("ids"),
-            exhaustive=kwargs.get("exhaustive", self.exhaustive),
+            query, k=check_k(given.get("k", self.k)),
+            candidates=given.get("candidates", self.candidates),
+            weights=as_weights(given.get("weights")) or self.weights,
+            where=given.get("filter", given.get("where", self.where)),
+            ids=given.get("ids"),
+            exhaustive=given.get("exhaustive", self.exhaustive),
         )
         return [
             Document(page_content=hit.text, metadata={**(hit.metadata or {}), **hit_scores(hit)}, id=hit.id)
             for hit in hits
         ]
+
+
+def _check_search_kwargs(kwargs: dict[str, Any], where: str) -> dict[str, Any]:
+    unknown = set(kwargs) - set(SEARCH_KWARGS)
+    if unknown:
+        raise TypeError(f"{where} got unexpected keyword argument(s) {sorted(unknown)}; accepted: {', '.join(SEARCH_KWARGS)}")
+    return kwargs
+
+
+def _one_of(data: dict[str, Any], name: str, alias: str | None = None) -> Any:
+    """Pop ``name`` and its accepted ``alias`` from ``data``; giving both raises."""
+    value = data.pop(name, None)
+    other = data.pop(alias, None) if alias else None
+    if value is not None and other is not None:
+        raise ValueError(f"pass {name}= or {alias}= (the same thing), not both")
+    return value if value is not None else other
+
+
+def _create_at(path: Any, texts: Sequence[str], metadatas: Any, ids: Any, model: Any) -> Any:
+    """A new persistent index at ``path`` holding ``texts`` (refuses a folder that already has one)."""
+    from smart_plugins.index import SmartIndex
+
+    index = SmartIndex.create(path, as_encoder(model if model is not None else "minilm"))
+    if len(texts):
+        index.add(list(texts), ids=None if ids is None else list(ids), metadata=None if metadatas is None else list(metadatas))
+    return index
 
 
 class SmartReranker(BaseDocumentCompressor):
@@ -162,19 +222,27 @@ class SmartReranker(BaseDocumentCompressor):
     Examples
     --------
     >>> from langchain_core.documents import Document
-    >>> reranker = SmartReranker(encoder="minilm", top_n=1)
+    >>> reranker = SmartReranker(model="minilm", top_n=1)
     >>> docs = [Document("Documentation for libfoo."), Document("Debug symbols for libfoo.")]
     >>> best = reranker.compress_documents(docs, "debugging symbols")
     >>> best[0].page_content, "relevance_score" in best[0].metadata
     ('Debug symbols for libfoo.', True)
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
 
-    encoder: Any = Field(default=None, description="SmartEncoder, SentenceTransformer, path or alias.")
+    encoder: Any = Field(default=None, description="SmartEncoder, SentenceTransformer, path or alias (or model=).")
     top_n: int | None = 3
     weights: ScoreWeights | None = None
     index: Any = Field(default=None, description="Optional SmartIndex holding the candidates' tokens.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _model_alias(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "model" in data:
+            data = dict(data)
+            data["encoder"] = _one_of(data, "model", "encoder")
+        return data
 
     @model_validator(mode="after")
     def _resolve(self) -> SmartReranker:
@@ -249,3 +317,7 @@ def _with_scores(doc: Document, scores: dict[str, Any]) -> Document:
 
 
 __all__ = ["SmartEmbeddings", "SmartReranker", "SmartRetriever"]
+
+from smart_plugins.integrations.langchain_vectorstore import SmartVectorStore  # noqa: E402  (re-exported)
+
+__all__ += ["SmartVectorStore"]

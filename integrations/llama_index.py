@@ -31,8 +31,8 @@ from llama_index.core.schema import (
 )
 from smart_plugins.integrations._common import as_encoder, as_weights, check_k
 from smart_plugins.integrations._index_source import (
-    _BUILT,
     is_temporary,
+    new_temporary_index,
     resolve_index,
     tie_lifetime,
 )
@@ -83,10 +83,15 @@ def index_nodes(nodes: Sequence[BaseNode], encoder: Any = "minilm", path: str | 
     """
     from smart_plugins.index import SmartIndex
 
-    index = SmartIndex.create(path, as_encoder(encoder), **kwargs)
     if path is None:
-        _BUILT.add(index)
-    add_nodes(index, nodes)
+        index = new_temporary_index(as_encoder(encoder), **kwargs)
+    else:
+        index = SmartIndex.create(path, as_encoder(encoder), **kwargs)
+    try:
+        add_nodes(index, nodes)
+    except BaseException:
+        index.close()
+        raise
     return index
 
 

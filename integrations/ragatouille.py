@@ -154,22 +154,26 @@ class SmartRAG:
             collection, document_ids, document_metadatas, max_document_length if split_documents else None,
             document_splitter_fn, preprocessing_fn,
         )
+        if not texts:
+            raise ValueError("collection is empty: SmartRAG.index needs at least one document")
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=target.parent))
         options = {"compression": self.compression} if self.compression else {}
         if self.model_index is not None:
             self.model_index.close()
-        built = SmartIndex.create(staging / "index", self.encoder, **options)
         batch_size = self.encoder.batch_size
         try:
-            if isinstance(bsize, int) and bsize > 0:
-                self.encoder.batch_size = bsize
-            built.add(texts, ids=ids, metadata=metas)
+            built = SmartIndex.create(staging / "index", self.encoder, **options)
+            try:
+                if isinstance(bsize, int) and bsize > 0:
+                    self.encoder.batch_size = bsize
+                built.add(texts, ids=ids, metadata=metas)
+            finally:
+                self.encoder.batch_size = batch_size
+                built.close()
+            _swap_in(staging / "index", target)
         finally:
-            self.encoder.batch_size = batch_size
-            built.close()
-        _swap_in(staging / "index", target)
-        shutil.rmtree(staging, ignore_errors=True)
+            shutil.rmtree(staging, ignore_errors=True)  # a failed build leaves no staging folder behind
         self.model_index, self.index_path = SmartIndex.open(target, self.encoder), target
         self._log(f"Indexed {len(collection)} documents as {len(texts)} passages in {target}")
         return str(target)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-_ID_KEYS = ("_id", "id")
+from smart_plugins.cli.corpus import already_indexed, read_corpus, scan_corpus
 
 
 def register(subparsers: Any) -> None:
@@ -93,41 +94,6 @@ def _usage(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
-def read_corpus(path: str | Path, limit: int | None = None) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    """Yield ``(id, text, metadata)`` from a JSONL corpus; title and text are joined.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "c.jsonl"
-    >>> _ = p.write_text('{"_id": "d1", "title": "T", "text": "body", "lang": "en"}\\n')
-    >>> list(read_corpus(p))
-    [('d1', 'T. body', {'title': 'T', 'lang': 'en'})]
-    """
-    file = Path(path)
-    if not file.exists():
-        raise FileNotFoundError(f"corpus file {file} does not exist")
-    count = 0
-    with file.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            if limit is not None and count >= limit:
-                return
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{file}:{number} is not valid JSON: {exc}") from None
-            doc_id = next((row[k] for k in _ID_KEYS if k in row), None)
-            if doc_id is None or "text" not in row:
-                raise ValueError(f"{file}:{number} needs an '_id' (or 'id') and a 'text' field")
-            title = str(row.get("title") or "").strip()
-            text = f"{title}. {row['text']}" if title else str(row["text"])
-            metadata = {k: v for k, v in row.items() if k not in _ID_KEYS and k != "text" and (k != "title" or title)}
-            count += 1
-            yield str(doc_id), text, metadata
-
-
 def _chunks(rows: Iterator[tuple[str, str, dict[str, Any]]], size: int) -> Iterator[list[tuple[str, str, dict[str, Any]]]]:
     if size <= 0:
         raise ValueError(f"--chunk must be positive, got {size}")
@@ -155,23 +121,54 @@ def _ingest(index: Any, corpus: str, chunk: int, limit: int | None, upsert: bool
 def run_build(args: argparse.Namespace) -> int:
     from smart_plugins.encoder import SmartEncoder
     from smart_plugins.index import SmartIndex
+    from smart_plugins.index.manifest import MANIFEST_NAME
     from smart_plugins.scoring import ScoreWeights
 
-    if not Path(args.corpus).exists():
-        raise FileNotFoundError(f"corpus file {args.corpus} does not exist")
+    target = Path(args.dir)
+    if (target / MANIFEST_NAME).exists():
+        raise FileExistsError(f"an index already exists at {target}; use 'smart-plugins index add' to grow it")
+    scan_corpus(args.corpus, args.limit).check_unique(args.corpus)  # every row checked before anything is created
+    weights = ScoreWeights.parse(args.weights)
     encoder = SmartEncoder(args.model, device=args.device, batch_size=args.batch_size)
-    with SmartIndex.create(
-        args.dir, encoder, compression=args.compression, weights=ScoreWeights.parse(args.weights),
-        first_stage=args.first_stage,
-    ) as index:
-        n = _ingest(index, args.corpus, args.chunk, args.limit, upsert=False)
-        index.build_first_stage()
-        print(f"indexed {n} documents into {args.dir} ({index.compression})")
-        _print_info(index.info())
+    existed = target.exists()
+    try:
+        with SmartIndex.create(
+            target, encoder, compression=args.compression, weights=weights, first_stage=args.first_stage,
+        ) as index:
+            n = _ingest(index, args.corpus, args.chunk, args.limit, upsert=False)
+            index.build_first_stage()
+            print(f"indexed {n} documents into {args.dir} ({index.compression})")
+            _print_info(index.info())
+    except BaseException:
+        _remove_failed_build(target, existed)
+        raise
     return 0
 
 
+def _remove_failed_build(target: Path, existed: bool) -> None:
+    """Remove what a failed ``index build`` created, so the same command can simply be run again."""
+    from smart_plugins.index.manifest import MANIFEST_NAME
+
+    if not (target / MANIFEST_NAME).exists():
+        return  # SmartIndex.create refused the folder: nothing of ours is in it
+    if existed:  # an empty folder given by the user: empty it again, keep the folder
+        for child in target.iterdir():
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    else:
+        shutil.rmtree(target, ignore_errors=True)
+    print(f"smart-plugins index build: removed the incomplete index at {target}", file=sys.stderr)
+
+
 def run_add(args: argparse.Namespace) -> int:
+    from smart_plugins.index import SmartIndex
+
+    scan = scan_corpus(args.corpus)  # bad rows and repeated ids are reported before the model loads
+    scan.check_unique(args.corpus)
+    if not args.upsert:
+        with SmartIndex.open(args.dir, None, read_only=True) as current:
+            taken = already_indexed(current, [doc_id for doc_id, _, _ in read_corpus(args.corpus)])
+        if taken:
+            raise ValueError(taken)
     with _open(args.dir, args.device, args.batch_size) as index:
         n = _ingest(index, args.corpus, args.chunk, None, upsert=args.upsert)
         index.build_first_stage()

@@ -24,6 +24,7 @@ from smart_plugins.index.encoder_config import (
     resolve_encoder,
 )
 from smart_plugins.index.evidence import token_matches
+from smart_plugins.index.filters import compile_filter
 from smart_plugins.index.first_stage import (
     HnswFirstStage,
     exact_pooled_scores,
@@ -681,7 +682,8 @@ class SmartIndex:
             Only consider these document ids (unknown ids are ignored).
         where:
             Metadata filter: a dict of ``key: value`` equalities (a tuple or set value means
-            "any of"), or a callable ``metadata -> bool``.
+            "any of") with the operators of :mod:`smart_plugins.index.filters` (``$in``, ``$gt``,
+            ``$or``...), or a callable ``metadata -> bool``.
         exhaustive:
             Skip the first stage and score every (filtered) document with the full hybrid.
         """
@@ -1006,18 +1008,4 @@ def _preview(values: list[str], n: int = 5) -> str:
 def _where_predicate(where: Where) -> Callable[[dict[str, Any]], bool]:
     if callable(where):
         return lambda meta: bool(where(meta))
-    if not isinstance(where, dict):
-        raise TypeError(f"where must be a dict or a callable, got {type(where).__name__}")
-    conditions = list(where.items())
-
-    def matches(meta: dict[str, Any]) -> bool:
-        for key, wanted in conditions:
-            value = meta.get(key)
-            if isinstance(wanted, (tuple, set, frozenset)):
-                if value not in wanted:
-                    return False
-            elif value != wanted:
-                return False
-        return True
-
-    return matches
+    return compile_filter(where)  # equality, tuples/sets as "any of", and the $-operators of index/filters.py

@@ -160,3 +160,12 @@ def test_overwrite_never_removes_a_folder_that_is_not_an_index(tiny_encoder, tmp
     with pytest.raises(FileExistsError, match="not a SMART index"):
         rag.index(["x"], index_name="notes")
     assert (keep / "mine.txt").read_text() == "user data"
+
+
+def test_empty_collection_is_a_clear_error_and_a_failed_index_leaves_nothing(tiny_encoder, tmp_path):
+    rag = SmartRAG(tiny_encoder, index_root=tmp_path, verbose=0)
+    with pytest.raises(ValueError, match="collection is empty"):
+        rag.index([], index_name="empty")
+    with pytest.raises(TypeError, match=r"document_metadatas|metadata\[1\]"):
+        rag.index(DOCS[:2], document_metadatas=[{}, {"bad": object()}], index_name="broken", split_documents=False)
+    assert not (tmp_path / "indexes").exists() or list((tmp_path / "indexes").iterdir()) == []
