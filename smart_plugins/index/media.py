@@ -88,3 +88,28 @@ def query_inputs(query: Any, encoder: Any) -> tuple[bool, list[Any]]:
     single = not isinstance(query, list | tuple) or (bool(query) and isinstance(query[0], Mapping) and "role" in query[0])
     items, _ = validate_inputs([query] if single else query, modalities=encoder.modalities, supports=encoder.model.supports, what="query")
     return single, items
+
+
+def corpus_document(text: str, metadata: dict[str, Any], folder: str | os.PathLike[str]) -> Any:
+    """A corpus row as a document: its text, or ``{"text", "image"}`` when its metadata names an image.
+
+    The image path is resolved against ``folder`` (a BEIR-style folder or the corpus file's
+    folder) and taken out of the metadata (the index stores it back as the reference).
+
+    Examples
+    --------
+    >>> meta = {"image": "pages/p1.png", "lang": "en"}
+    >>> corpus_document("", meta, "/data/task")
+    {'image': '/data/task/pages/p1.png'}
+    >>> meta
+    {'lang': 'en'}
+    >>> corpus_document("caption", {}, "/data")
+    'caption'
+    """
+    image = metadata.pop(IMAGE_KEY, None)
+    if image is None:
+        return text
+    if not isinstance(image, str) or not image:
+        raise ValueError(f"an 'image' field must be a non-empty path string, got {image!r}")
+    path = image if "://" in image else os.path.join(os.fspath(folder), image)
+    return {"text": text, IMAGE_KEY: path} if text.strip() else {IMAGE_KEY: path}
