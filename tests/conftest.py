@@ -69,3 +69,33 @@ def minilm_encoder():
     from smart_plugins.encoder import SmartEncoder
 
     return SmartEncoder("minilm", device="cpu")
+
+
+# ---- multimodal: tiny random CLIP, SigLIP and vision-language models (built once per session)
+@pytest.fixture(scope="session")
+def tiny_clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from smart_plugins.encoder.tiny_models import build_tiny_clip
+
+    return build_tiny_clip(tmp_path_factory.mktemp("tiny-clip"))
+
+
+@pytest.fixture(scope="session")
+def tiny_siglip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from smart_plugins.encoder.tiny_models import build_tiny_siglip
+
+    return build_tiny_siglip(tmp_path_factory.mktemp("tiny-siglip"))
+
+
+@pytest.fixture(scope="session")
+def tiny_vlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from smart_plugins.encoder.tiny_models import build_tiny_vlm
+
+    return build_tiny_vlm(tmp_path_factory.mktemp("tiny-vlm"))
+
+
+@pytest.fixture(scope="session")
+def tiny_images(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Four small PNGs with distinct colours and shapes (not square, so resizing is exercised)."""
+    from smart_plugins.encoder.tiny_models import write_test_images
+
+    return write_test_images(tmp_path_factory.mktemp("tiny-images"))

@@ -61,20 +61,30 @@ def _parse_row(line: str, where: str) -> Row:
     if not isinstance(row, dict):
         raise ValueError(f"{where}: each line must be a JSON object, got {_json_kind(row)}")
     id_key = next((k for k in ID_KEYS if k in row), None)
-    if id_key is None or "text" not in row:
-        raise ValueError(f"{where} needs an '_id' (or 'id') and a 'text' field")
+    if id_key is None or ("text" not in row and "image" not in row):
+        raise ValueError(f"{where} needs an '_id' (or 'id') and a 'text' (or 'image') field")
     doc_id = row[id_key]
     if isinstance(doc_id, bool) or not isinstance(doc_id, (str, int)) or doc_id == "":
         raise ValueError(f"{where}: '{id_key}' must be a non-empty string or an integer, got {_json_kind(doc_id)}")
-    text = row["text"]
+    text = row.get("text", "")
     if not isinstance(text, str):
         raise ValueError(f"{where}: 'text' must be a string, got {_json_kind(text)}")
+    image = row.get("image")
+    if "image" in row and (not isinstance(image, str) or not image.strip()):
+        raise ValueError(f"{where}: 'image' must be a non-empty path string, got {_json_kind(image)}")
     title = row.get("title")
     if title is not None and not isinstance(title, str):
         raise ValueError(f"{where}: 'title' must be a string or null, got {_json_kind(title)}")
     title = (title or "").strip()
     metadata = {k: v for k, v in row.items() if k not in ID_KEYS and k != "text" and (k != "title" or title)}
     return str(doc_id), f"{title}. {text}" if title else text, metadata
+
+
+def corpus_documents(texts: list[str], metas: list[dict[str, Any]], folder: Path) -> list[Any]:
+    """Texts, or ``{"text", "image"}`` documents for rows whose metadata has an ``image`` path (relative to ``folder``)."""
+    from smart_plugins.index.media import corpus_document
+
+    return [corpus_document(text, meta, folder) for text, meta in zip(texts, metas)]
 
 
 def _json_kind(value: Any) -> str:

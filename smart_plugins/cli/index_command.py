@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from smart_plugins.cli.corpus import already_indexed, read_corpus, scan_corpus
+from smart_plugins.cli.corpus import already_indexed, corpus_documents, read_corpus, scan_corpus
 
 
 def register(subparsers: Any) -> None:
@@ -83,6 +83,8 @@ def register(subparsers: Any) -> None:
                         help="metadata filter (repeatable; VALUE parsed as JSON when possible)")
     search.add_argument("--exhaustive", action="store_true", help="score every document (no first stage)")
     search.add_argument("--explain", action="store_true", help="show each query token's best document token")
+    search.add_argument("--heatmap", metavar="DIR", help="with --explain: save a PNG per image hit of the patches the query matched")
+    search.add_argument("--html", metavar="FILE", help="write a static HTML page of the evidence (implies --explain)")
     search.add_argument("--json", action="store_true", help="print hits as JSON")
     search.add_argument("--device", help="cuda / cpu")
     search.set_defaults(func=run_search)
@@ -113,6 +115,8 @@ def _ingest(index: Any, corpus: str, chunk: int, limit: int | None, upsert: bool
     total = 0
     for rows in tqdm(_chunks(read_corpus(corpus, limit), chunk), desc="Indexing", unit="chunk", disable=None):
         ids, texts, metas = (list(x) for x in zip(*rows))
+        if getattr(index.encoder, "family", "text") != "text":  # rows with an 'image' path become image documents
+            texts = corpus_documents(texts, metas, Path(corpus).parent)
         (index.upsert if upsert else index.add)(texts, ids=ids, metadata=metas)
         total += len(rows)
     return total
@@ -233,13 +237,19 @@ def run_search(args: argparse.Namespace) -> int:
             args.query, k=args.k, candidates=args.candidates, weights=weights, where=where, exhaustive=args.exhaustive
         )
         out = []
-        for query, hits in zip(args.query, results):
-            rows = []
+        pages: list[tuple[Any, list[Any]]] = []
+        for number, (query, hits) in enumerate(zip(args.query, results)):
+            rows, page = [], []
+            pages.append((query, page))
             for hit in hits:
                 row = {"rank": hit.rank, "id": hit.id, "score": hit.score, "pooled": hit.pooled, "late": hit.late,
                        "text": hit.text, "metadata": hit.metadata}
-                if args.explain:
+                if args.explain or args.html:
                     evidence = index.explain(query, hit.id, weights=weights)
+                    heatmap = evidence_heatmap(index, query, hit, number, args.heatmap or (args.html and args.html + ".files"))
+                    page.append((hit, evidence, heatmap))
+                    if heatmap is not None:
+                        row["heatmap"] = str(heatmap)
                     row["evidence"] = [
                         {"query_token": m.query_token, "doc_token": m.doc_token, "similarity": round(m.similarity, 4),
                          "query_position": m.query_position, "doc_position": m.doc_position, "doc_span": m.doc_span}
@@ -247,6 +257,10 @@ def run_search(args: argparse.Namespace) -> int:
                     ]
                 rows.append(row)
             out.append({"query": query, "hits": rows})
+        if args.html:
+            from smart_plugins.index.evidence_html import write_evidence_html
+
+            write_evidence_html(args.html, pages)
     if args.json:
         print(json.dumps(out if len(out) > 1 else out[0], indent=2, ensure_ascii=False))
         return 0
@@ -260,6 +274,16 @@ def run_search(args: argparse.Namespace) -> int:
             for m in row.get("evidence", []):
                 print(f"       {m['query_token']:>15} -> {m['doc_token']:<15} {m['similarity']:.3f}")
     return 0
+
+
+def evidence_heatmap(index: Any, query: str, hit: Any, number: int, folder: str | None) -> Path | None:
+    """Save the heatmap PNG of an image hit under ``folder`` (None for text hits or without a folder)."""
+    if not folder or not hit.metadata.get("image"):
+        return None
+    from smart_plugins.index.heatmap import explain_heatmap
+
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in hit.id)[:80]
+    return explain_heatmap(index, query, hit.id, Path(folder) / f"q{number}-{hit.rank + 1:03d}-{safe}.png")
 
 
 def _parse_where(item: str) -> tuple[str, Any]:

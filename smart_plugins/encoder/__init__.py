@@ -1,7 +1,7 @@
 """Encoder: one forward pass gives the pooled embedding and the kept token states."""
 
 from smart_plugins.encoder.encoded import EncodedTexts
-from smart_plugins.encoder.inputs import validate_texts
+from smart_plugins.encoder.inputs import validate_inputs, validate_texts
 from smart_plugins.encoder.smart_encoder import (
     ADAPTED_TOKENS_KEY,
     SmartEncoder,
@@ -20,6 +20,7 @@ __all__ = [
     "default_device",
     "expose_hidden_layers",
     "kept_token_mask",
+    "validate_inputs",
     "validate_texts",
     "weight_tokens",
 ]

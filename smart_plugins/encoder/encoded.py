@@ -85,6 +85,24 @@ class EncodedTexts:
         return cls(pooled=pooled, tokens=tokens, offsets=offsets, token_ids=ids, positions=pos.to(torch.int64))
 
     @classmethod
+    def empty(cls, pooled_dim: int, token_dim: int) -> EncodedTexts:
+        """A batch of zero inputs (what encoding an empty list returns).
+
+        Examples
+        --------
+        >>> e = EncodedTexts.empty(4, 3)
+        >>> len(e), e.pooled.shape, e.tokens.shape
+        (0, torch.Size([0, 4]), torch.Size([0, 3]))
+        """
+        return cls(
+            pooled=torch.zeros(0, pooled_dim),
+            tokens=torch.zeros(0, token_dim),
+            offsets=torch.zeros(1, dtype=torch.int64),
+            token_ids=torch.zeros(0, dtype=torch.int64),
+            positions=torch.zeros(0, dtype=torch.int64),
+        )
+
+    @classmethod
     def concat(cls, parts: Sequence[EncodedTexts]) -> EncodedTexts:
         """Join several encoded batches, in order, into one."""
         if not parts:

@@ -15,7 +15,18 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from smart_plugins.encoder.encoded import EncodedTexts
-from smart_plugins.encoder.inputs import validate_texts
+from smart_plugins.encoder.inputs import validate_inputs
+from smart_plugins.encoder.multimodal import (
+    CLS_PATCH_TOKEN_ID,
+    DualEncoderTaps,
+    backbone,
+    default_dtype,
+    detect_family,
+    model_type,
+    template_mask,
+    visual_token_ids,
+)
+from smart_plugins.encoder.visual_budget import cap_visual_tokens, plan_batches, visual_token_costs
 from smart_plugins.encoder.token_policy import TokenPolicy, kept_token_mask
 from smart_plugins.encoder.token_weights import TOKEN_WEIGHT_LOGITS_KEY, weight_tokens
 from smart_plugins.models import resolve_model_name
@@ -104,6 +115,8 @@ class SmartEncoder:
         max_chunk_tokens: int | None = 65_536,
         model_kwargs: dict[str, Any] | None = None,
         hidden_layers: int = 1,
+        max_visual_tokens: int | None = None,
+        visual_token_budget: int | None = None,
     ) -> None:
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
@@ -125,25 +138,76 @@ class SmartEncoder:
             )
 
             self.model = load_sentence_transformer(path, device=str(device), **(model_kwargs or {}))
+        self.family = detect_family(self.model)
+        if dtype is None:
+            dtype = default_dtype(self.family, device)
         if dtype is not None:
             self.model.to(_DTYPES[dtype] if isinstance(dtype, str) else dtype)
         self.model.eval()
         self.token_policy = token_policy or TokenPolicy()
+        self._init_multimodal(max_visual_tokens, visual_token_budget)
         self.batch_size = batch_size
         self.truncation = truncation
         self.chunk_overlap = chunk_overlap
         self.max_chunk_tokens = max_chunk_tokens
         if truncation == "chunk" and chunk_overlap > self.max_length // 2:
             raise ValueError(f"chunk_overlap must be at most half the model's max length ({self.max_length // 2}), got {chunk_overlap}")
-        self._dropped_ids = self.token_policy.dropped_token_ids(self.tokenizer)
+        self._dropped_ids = self._family_dropped_ids(self.token_policy.dropped_token_ids(self.tokenizer))
         if not isinstance(hidden_layers, int) or hidden_layers < 1:
             raise ValueError(f"hidden_layers must be a positive integer, got {hidden_layers!r}")
         self._adapter = next((m for m in self.model if hasattr(m, "describe_adapter")), None)
+        if hidden_layers > 1 and self.family != "text":
+            raise ValueError("hidden_layers > 1 is only available for text encoders")
         if hidden_layers > 1 and self._adapter is not None:
             raise ValueError("hidden_layers > 1 gives a base model's raw layer states; this model has a token adapter")
         self.hidden_layers = hidden_layers
         if max(hidden_layers, int(getattr(self._adapter, "layers", 1))) > 1:
             expose_hidden_layers(self.model)
+
+    # ------------------------------------------------------------------ multimodal families
+    def _init_multimodal(self, max_visual_tokens: int | None, visual_token_budget: int | None) -> None:
+        """Set up the per-family token path (see :mod:`smart_plugins.encoder.multimodal`)."""
+        for name, value in (("max_visual_tokens", max_visual_tokens), ("visual_token_budget", visual_token_budget)):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
+        self._taps = DualEncoderTaps(backbone(self.model), model_type(self.model)) if self.family == "dual" else None
+        self._visual_ids = torch.tensor(visual_token_ids(self.model) if self.family == "vlm" else [], dtype=torch.int64)
+        self._skeletons: dict[tuple[Any, ...], list[int]] = {}
+        self.visual_token_budget = visual_token_budget
+        self.max_visual_tokens = max_visual_tokens
+        if max_visual_tokens is not None and self.family == "vlm":
+            cap_visual_tokens(self.model[0].processor, max_visual_tokens)
+
+    def _family_dropped_ids(self, dropped: Tensor) -> Tensor:
+        if self.family == "vlm" and self._visual_ids.numel():  # the page's patch vectors stay
+            dropped = dropped[~torch.isin(dropped, self._visual_ids)]
+        if self.family == "dual" and not self.token_policy.keep_special_tokens:
+            dropped = torch.cat([dropped, torch.tensor([CLS_PATCH_TOKEN_ID])])
+        return dropped
+
+    @property
+    def modalities(self) -> list[Any]:
+        """What the loaded model encodes (``["text"]``, ``["text", "image"]``, ``[..., "message"]``)."""
+        return list(getattr(self.model, "modalities", ["text"]))
+
+    def _describe_multimodal(self) -> dict[str, Any]:
+        from sentence_transformers.base.modality import format_modality
+
+        return {
+            "family": self.family,
+            "modalities": [format_modality(m) for m in self.modalities],
+            "visual_token_ids": self._visual_ids.tolist(),
+            "max_visual_tokens": self.max_visual_tokens,
+        }
+
+    def _skeleton(self, prompt: str | None, extra: dict[str, Any]) -> list[int]:
+        """Token ids the chat template renders around an empty input (cached per prompt / task)."""
+        key = (prompt, tuple(sorted(extra.items())))
+        if key not in self._skeletons:
+            features = self.model.preprocess([""], prompt=prompt, **extra)
+            ids, mask = features["input_ids"][0], features["attention_mask"][0]
+            self._skeletons[key] = ids[mask.bool()].tolist()
+        return self._skeletons[key]
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -218,6 +282,8 @@ class SmartEncoder:
         adapter_dim = [getattr(m, "output_dim", None) for m in self.model if hasattr(m, "describe_adapter")]
         if adapter_dim:
             return int(adapter_dim[0])
+        if self.family == "dual":  # tokens are projected into the pooled space
+            return self.pooled_dim
         return int(self.model[0].get_embedding_dimension()) * getattr(self, "hidden_layers", 1)
 
     def describe(self) -> dict[str, Any]:
@@ -234,6 +300,7 @@ class SmartEncoder:
             "token_policy": self.token_policy.describe(),
             "adapter": adapters[0] if adapters else None,
             **({"hidden_layers": self.hidden_layers} if getattr(self, "hidden_layers", 1) > 1 else {}),
+            **({"multimodal": self._describe_multimodal()} if self.family != "text" else {}),
         }
 
     # ------------------------------------------------------------------ encoding
@@ -260,11 +327,63 @@ class SmartEncoder:
         ``kind`` picks the model's ``"query"`` or ``"document"`` prompt like
         ``SentenceTransformer.encode_query`` / ``encode_document``; an explicit ``prompt`` or
         ``prompt_name`` wins, and ``kind=None`` uses no prompt (plain ``encode``).
+
+        A multimodal model also takes what sentence-transformers 6 accepts for it: images (PIL,
+        path, URL, array), ``{"text": ..., "image": ...}`` dicts and chat-style messages. Inputs
+        are grouped by modality (one forward pass per batch of one modality, as
+        ``SentenceTransformer.encode`` needs) and returned in the order given.
         """
-        items = validate_texts(texts)
+        multimodal = self.family != "text"
+        items, kinds = validate_inputs(
+            texts,
+            modalities=self.modalities if multimodal else ("text",),
+            supports=self.model.supports if multimodal else None,
+            what="texts",
+        )
+        if not items:
+            return EncodedTexts.empty(self.pooled_dim, self.token_dim)
         prompt = self._resolve_prompt(kind, prompt, prompt_name)
-        pieces = self._plan_pieces(items, prompt)
         batch_size = batch_size or self.batch_size
+        if all(k == "text" for k in kinds):
+            return self._encode_texts(items, prompt, kind, batch_size, show_progress_bar)
+        groups: dict[str, list[int]] = {}
+        for i, modality in enumerate(kinds):
+            groups.setdefault(str(modality), []).append(i)
+        parts, order = [], []
+        for modality, indices in groups.items():
+            group = [items[i] for i in indices]
+            if modality == "text":
+                parts.append(self._encode_texts(group, prompt, kind, batch_size, show_progress_bar))
+            else:
+                parts.append(self._encode_media(group, prompt, kind, batch_size))
+            order.extend(indices)
+        joined = EncodedTexts.concat(parts)
+        inverse = torch.empty(len(order), dtype=torch.int64)
+        inverse[torch.tensor(order, dtype=torch.int64)] = torch.arange(len(order))
+        return joined.select(inverse)
+
+    def _encode_media(self, items: list[Any], prompt: str | None, kind: TextKind | None, batch_size: int) -> EncodedTexts:
+        """Images, image+text dicts and messages: batched by count and by visual-token budget."""
+        costs = visual_token_costs(items, self.model[0].processor, self.max_visual_tokens)
+        parts = []
+        for batch in plan_batches(costs, max_items=batch_size, budget=self.visual_token_budget):
+            pooled, vectors, ids, positions, _ = self._forward([items[i] for i in batch], prompt, kind)
+            parts.append((batch, pooled, vectors, ids, positions))
+        order = [i for part in parts for i in part[0]]
+        encoded = EncodedTexts.from_lists(
+            pooled=torch.cat([p[1] for p in parts]),
+            token_vectors=[v for p in parts for v in p[2]],
+            token_ids=[v for p in parts for v in p[3]],
+            positions=[v for p in parts for v in p[4]],
+        )
+        inverse = torch.empty(len(order), dtype=torch.int64)
+        inverse[torch.tensor(order, dtype=torch.int64)] = torch.arange(len(order))
+        return encoded.select(inverse)
+
+    def _encode_texts(
+        self, items: list[str], prompt: str | None, kind: TextKind | None, batch_size: int, show_progress_bar: bool | None
+    ) -> EncodedTexts:
+        pieces = self._plan_pieces(items, prompt)
         order = sorted(range(len(pieces)), key=lambda i: -len(pieces[i].text))
         if show_progress_bar is None:
             show_progress_bar = len(pieces) > 8 * batch_size and logger.getEffectiveLevel() <= logging.WARNING
@@ -399,24 +518,29 @@ class SmartEncoder:
 
     @torch.inference_mode()
     def _forward(
-        self, texts: list[str], prompt: str | None, kind: TextKind | None
+        self, texts: list[Any], prompt: str | None, kind: TextKind | None
     ) -> tuple[Tensor, list[Tensor], list[Tensor], list[Tensor], Tensor]:
         extra = {"task": kind} if kind and "task" in self.model.get_model_kwargs() else {}
         features = self.model.preprocess(texts, prompt=prompt, **extra)
         prompt_length = features.get("prompt_length") if not self.token_policy.keep_prompt_tokens else None
         features = {k: v.to(self.device) if isinstance(v, Tensor) else v for k, v in features.items()}
-        out = self.model(features, **extra)
+        if self._taps is not None:  # dual encoder: token states captured inside the same call
+            with self._taps.capture() as captured:
+                out = self.model(features, **extra)
+            states, input_ids, attention_mask = self._taps.token_states(captured, out)
+        else:
+            out = self.model(features, **extra)
+            states = out.get(ADAPTED_TOKENS_KEY, out["token_embeddings"])
+            input_ids, attention_mask = out["input_ids"], out["attention_mask"]
         pooled = out["sentence_embedding"].float()
         if self.model.truncate_dim:
             pooled = pooled[:, : self.model.truncate_dim]
-        states = out.get(ADAPTED_TOKENS_KEY, out["token_embeddings"])
         if self.hidden_layers > 1:
             states = torch.cat(
                 [*(F.normalize(h, dim=-1) for h in out["all_layer_embeddings"][-self.hidden_layers : -1]), F.normalize(states, dim=-1)],
                 dim=-1,
             )
         weight_logits = out.get(TOKEN_WEIGHT_LOGITS_KEY)
-        input_ids, attention_mask = out["input_ids"], out["attention_mask"]
         if "cu_seq_lens_q" in out:  # flash-attention kept the batch flat: re-pad it
             if weight_logits is not None:
                 weight_logits = _repad(weight_logits.unsqueeze(-1), input_ids, out["cu_seq_lens_q"])[0].squeeze(-1)
@@ -424,6 +548,8 @@ class SmartEncoder:
         if isinstance(prompt_length, Tensor):
             prompt_length = int(prompt_length.reshape(-1)[0])
         keep = kept_token_mask(input_ids, attention_mask, self._dropped_ids, prompt_length)
+        if self.family == "vlm":
+            keep &= self._vlm_keep(input_ids, attention_mask, prompt, extra, kind)
         empty = ~keep.any(dim=1)
         if bool(empty.any()):  # e.g. a text of punctuation under skip_punctuation: keep its real tokens
             keep[empty] = attention_mask[empty].bool()
@@ -440,6 +566,18 @@ class SmartEncoder:
             list(position_in_text[keep].cpu().split(counts)),
             attention_mask.sum(dim=1).cpu(),
         )
+
+
+    def _vlm_keep(
+        self, input_ids: Tensor, attention_mask: Tensor, prompt: str | None, extra: dict[str, Any], kind: TextKind | None
+    ) -> Tensor:
+        """Drop chat-template scaffolding; on queries, drop visual tokens when the policy says so."""
+        keep = torch.ones_like(input_ids, dtype=torch.bool)
+        if not self.token_policy.keep_special_tokens:
+            keep &= template_mask(input_ids.cpu(), attention_mask.cpu(), self._skeleton(prompt, extra)).to(input_ids.device)
+        if kind == "query" and not self.token_policy.query_visual_tokens and self._visual_ids.numel():
+            keep &= ~torch.isin(input_ids, self._visual_ids.to(input_ids.device))
+        return keep
 
 
 def _repad(states: Tensor, input_ids: Tensor, cu_seq_lens: Tensor) -> tuple[Tensor, Tensor, Tensor]:

@@ -32,6 +32,11 @@ class TokenPolicy:
         Drop tokens made only of punctuation characters (ColBERT's document skiplist).
     skiplist:
         Extra words whose tokens are dropped (matched as whole vocabulary tokens).
+    query_visual_tokens:
+        On a vision-language model, keep the visual placeholder tokens (``<|image_pad|>``...)
+        of *queries*; ``False`` keeps queries text-only (documents always keep them: they are
+        the page's patch vectors). Chat-template and special tokens are dropped either way
+        (unless ``keep_special_tokens``).
 
     Examples
     --------
@@ -43,6 +48,7 @@ class TokenPolicy:
     keep_prompt_tokens: bool = False
     skip_punctuation: bool = False
     skiplist: tuple[str, ...] = field(default_factory=tuple)
+    query_visual_tokens: bool = True
 
     def describe(self) -> dict[str, Any]:
         """A JSON-able description, recorded by indexes and caches to detect mismatches."""
@@ -51,6 +57,8 @@ class TokenPolicy:
             "keep_prompt_tokens": self.keep_prompt_tokens,
             "skip_punctuation": self.skip_punctuation,
             "skiplist": sorted(self.skiplist),
+            # recorded only when not the default, so text indexes keep their description
+            **({"query_visual_tokens": False} if not self.query_visual_tokens else {}),
         }
 
     @classmethod
@@ -61,6 +69,7 @@ class TokenPolicy:
             keep_prompt_tokens=bool(description.get("keep_prompt_tokens", False)),
             skip_punctuation=bool(description.get("skip_punctuation", False)),
             skiplist=tuple(description.get("skiplist", ())),
+            query_visual_tokens=bool(description.get("query_visual_tokens", True)),
         )
 
     def dropped_token_ids(self, tokenizer: Any) -> Tensor:

@@ -46,6 +46,10 @@ class BeirDataset:
     qrels: dict[str, dict[str, int]]
     split: str
     corpus_sha256: str = field(repr=False, default="")
+    #: Per-document / per-query image paths (absolute; None where a row has no ``image``); empty
+    #: lists for a text-only task. See :mod:`smart_plugins.evaluation.images`.
+    doc_images: list[str | None] = field(repr=False, default_factory=list)
+    query_images: list[str | None] = field(repr=False, default_factory=list)
 
     def doc_index(self) -> dict[str, int]:
         """Map doc id -> row of the corpus."""
@@ -68,9 +72,10 @@ def load_beir(folder: str | Path, split: str = "test", *, max_queries: int | Non
             available = sorted(p.stem for p in (root / "qrels").glob("*.tsv")) if (root / "qrels").is_dir() else []
             hint = f" (available splits: {', '.join(available)})" if path == qrels_path and available else ""
             raise FileNotFoundError(f"BEIR dataset {str(root)!r} has no {path.relative_to(root)}{hint}")
-    doc_ids, doc_texts = [], []
+    doc_ids, doc_texts, doc_images = [], [], []
     for lineno, row in _read_jsonl(corpus_path):
         doc_ids.append(_field(row, "_id", corpus_path, lineno))
+        doc_images.append(row_image(row, root, corpus_path, lineno))
         title = str(row.get("title") or "").strip()
         text = str(row.get("text") or "").strip()
         doc_texts.append(f"{title}. {text}" if title and text else title or text)
@@ -79,9 +84,10 @@ def load_beir(folder: str | Path, split: str = "test", *, max_queries: int | Non
     if len(set(doc_ids)) != len(doc_ids):
         raise ValueError(f"{corpus_path} repeats document ids")
     qrels = read_qrels(qrels_path)
-    all_queries = {}
+    all_queries, query_image = {}, {}
     for lineno, row in _read_jsonl(queries_path):
         all_queries[_field(row, "_id", queries_path, lineno)] = str(row.get("text") or "")
+        query_image[_field(row, "_id", queries_path, lineno)] = row_image(row, root, queries_path, lineno)
     missing = [q for q in qrels if q not in all_queries]
     if missing:
         raise ValueError(f"{qrels_path} judges {len(missing)} queries missing from queries.jsonl, e.g. {missing[0]!r}")
@@ -94,7 +100,7 @@ def load_beir(folder: str | Path, split: str = "test", *, max_queries: int | Non
         if max_queries <= 0:
             raise ValueError(f"max_queries must be positive, got {max_queries}")
         query_ids = query_ids[:max_queries]
-    empty = [q for q in query_ids if not all_queries[q].strip()]
+    empty = [q for q in query_ids if not all_queries[q].strip() and query_image[q] is None]
     if empty:
         raise ValueError(f"{queries_path}: query {empty[0]!r} has empty text")
     return BeirDataset(
@@ -106,7 +112,24 @@ def load_beir(folder: str | Path, split: str = "test", *, max_queries: int | Non
         qrels={q: qrels[q] for q in query_ids},
         split=split,
         corpus_sha256=file_sha256(corpus_path),
+        doc_images=doc_images if any(i is not None for i in doc_images) else [],
+        query_images=[query_image[q] for q in query_ids] if any(query_image[q] is not None for q in query_ids) else [],
     )
+
+
+def row_image(row: dict, root: Path, path: Path, lineno: int) -> str | None:
+    """A row's ``image`` field as a path (relative ones resolved against the dataset folder); checked to exist."""
+    image = row.get("image")
+    if image is None:
+        return None
+    if not isinstance(image, str) or not image.strip():
+        raise ValueError(f"{path}:{lineno}: 'image' must be a non-empty path string, got {image!r}")
+    if "://" in image:
+        return image
+    resolved = (root / image).resolve()
+    if not resolved.is_file():
+        raise FileNotFoundError(f"{path}:{lineno}: image {image!r} not found (looked for {resolved})")
+    return str(resolved)
 
 
 def read_qrels(path: str | Path) -> dict[str, dict[str, int]]:

@@ -17,6 +17,7 @@ from smart_plugins.evaluation.cache import EncodedCache
 from smart_plugins.evaluation.dataset import BeirDataset, load_beir
 from smart_plugins.evaluation.encoding import encode_cached
 from smart_plugins.evaluation.fusion import FUSIONS, FusionPolicy
+from smart_plugins.evaluation.images import dense_inputs, has_images, with_image_metrics
 from smart_plugins.evaluation.metrics import DEFAULT_METRICS, evaluate_run
 from smart_plugins.evaluation.retrieval import CandidateScores, score_candidates
 from smart_plugins.evaluation.tuning import (
@@ -99,6 +100,9 @@ def run_evaluation(dataset_dir: str | Path, encoder: SmartEncoder | None, config
     config = config or EvalConfig()
     started = time.perf_counter()
     data = load_beir(dataset_dir, config.split, max_queries=config.max_queries)
+    images = has_images(data)
+    if images:  # image task: hit@1 / nDCG@5 beside the usual metrics; BM25 has no text to read
+        config = _image_task(config)
     report: dict[str, Any] = {
         "dataset": _describe_dataset(dataset_dir, data),
         "model": None,
@@ -111,12 +115,14 @@ def run_evaluation(dataset_dir: str | Path, encoder: SmartEncoder | None, config
         if encoder is None:
             raise ValueError("dense modes (pooled, late, hybrid, λ) need an encoder")
         report["model"] = encoder.describe()
-        cache = EncodedCache(config.cache_dir) if config.use_cache else None
+        cache = EncodedCache(config.cache_dir) if config.use_cache and not images else None
         docs, timing["encode_corpus_s"] = encode_cached(
-            encoder, data.doc_texts, "document", cache, show_progress=config.show_progress,
+            encoder, dense_inputs(data.doc_texts, data.doc_images), "document", cache, show_progress=config.show_progress,
             metadata={"dataset": data.name, "corpus_sha256": data.corpus_sha256},
         )
-        queries, timing["encode_queries_s"] = encode_cached(encoder, data.query_texts, "query", cache, show_progress=config.show_progress)
+        queries, timing["encode_queries_s"] = encode_cached(
+            encoder, dense_inputs(data.query_texts, data.query_images), "query", cache, show_progress=config.show_progress
+        )
         tick = time.perf_counter()
         scores = score_candidates(queries, docs, config.k, compute_dtype=config.compute_dtype, show_progress=config.show_progress)
         timing["score_s"] = time.perf_counter() - tick
@@ -152,8 +158,9 @@ def tune_on_split(
 ) -> tuple[TunedWeights, list[SweepPoint]]:
     """Fit λ on ``config.tune_split`` (never the reported split); also returns the metric along the grid."""
     data = load_beir(dataset_dir, config.tune_split, max_queries=config.tune_max_queries)
-    docs, _ = encode_cached(encoder, data.doc_texts, "document", cache, show_progress=config.show_progress)
-    queries, _ = encode_cached(encoder, data.query_texts, "query", cache, show_progress=config.show_progress)
+    cache = None if has_images(data) else cache
+    docs, _ = encode_cached(encoder, dense_inputs(data.doc_texts, data.doc_images), "document", cache, show_progress=config.show_progress)
+    queries, _ = encode_cached(encoder, dense_inputs(data.query_texts, data.query_images), "query", cache, show_progress=config.show_progress)
     scores = score_candidates(queries, docs, config.k, compute_dtype=config.compute_dtype, show_progress=config.show_progress)
     provenance = {"dataset": data.name, "split": config.tune_split, "first_stage_k": config.k, "model": encoder.describe()["model"]}
     return tune_weights(
@@ -180,6 +187,15 @@ def _first_stage(scores: CandidateScores, data: BeirDataset, config: EvalConfig)
         name = f"recall@{scores.k}"
         info[f"first_stage_{name}"] = evaluate_run(scores.first_stage_run(data.query_ids, data.doc_ids), data.qrels, {name: f"R@{scores.k}"})[name]
     return info
+
+
+def _image_task(config: EvalConfig) -> EvalConfig:
+    from dataclasses import replace
+
+    modes = [m for m in config.modes if m != "bm25"]
+    if "bm25" in config.modes:
+        logger.warning("bm25 is skipped on an image task (its documents are images)")
+    return replace(config, modes=modes or ["pooled"], metrics=with_image_metrics(config.metrics))
 
 
 def _with_tuned(config: EvalConfig, tuned: TunedWeights) -> EvalConfig:

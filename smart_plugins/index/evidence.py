@@ -38,8 +38,8 @@ def token_matches(
     # cosine: query vectors may carry an adapter's learned token weights (their norms)
     sims = torch.nn.functional.normalize(query_tokens.float(), dim=-1) @ doc_tokens.float().T
     best, arg = sims.max(dim=1)
-    q_strings = tokenizer.convert_ids_to_tokens([int(i) for i in query_ids])
-    d_strings = tokenizer.convert_ids_to_tokens([int(i) for i in doc_ids])
+    q_strings = token_strings(tokenizer, query_ids)
+    d_strings = token_strings(tokenizer, doc_ids)
     spans = _char_spans(tokenizer, doc_text, doc_ids, doc_positions) if doc_text is not None else None
     out = []
     for i, (score, j) in enumerate(zip(best.tolist(), arg.tolist())):
@@ -54,6 +54,22 @@ def token_matches(
             )
         )
     return out
+
+
+def token_strings(tokenizer: Any, ids: Any) -> list[str]:
+    """Vocabulary strings of token ids; an image patch of a dual encoder (negative id) is ``"<patch>"``.
+
+    Examples
+    --------
+    >>> class Tok:
+    ...     def convert_ids_to_tokens(self, ids): return [f"t{i}" for i in ids]
+    >>> token_strings(Tok(), [3, -1, -2])
+    ['t3', '<patch>', '<cls-patch>']
+    """
+    values = [int(i) for i in ids]
+    known = tokenizer.convert_ids_to_tokens([i for i in values if i >= 0])
+    names = iter(known)
+    return [next(names) if i >= 0 else ("<patch>" if i == -1 else "<cls-patch>") for i in values]
 
 
 def _char_spans(

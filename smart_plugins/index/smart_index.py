@@ -16,7 +16,6 @@ import numpy as np
 import torch
 
 from smart_plugins.encoder import EncodedTexts, SmartEncoder
-from smart_plugins.encoder.inputs import validate_texts
 from smart_plugins.index.codecs import TokenCodec, make_codec, take_training_sample
 from smart_plugins.index.encoder_config import (
     check_encoder,
@@ -31,6 +30,7 @@ from smart_plugins.index.first_stage import (
 )
 from smart_plugins.index.hnsw_store import graph_summary
 from smart_plugins.index.locking import DEFAULT_LOCK_TIMEOUT, WriterLock
+from smart_plugins.index.media import document_inputs, encoder_inputs, query_inputs, stored_texts, with_references
 from smart_plugins.index.manifest import (
     LOCK_NAME,
     MANIFEST_NAME,
@@ -546,7 +546,7 @@ class SmartIndex:
         *,
         require_ids: bool,
     ) -> tuple[list[str], list[str], list[dict[str, Any]]]:
-        items = validate_texts(texts)
+        items = document_inputs(texts, self.encoder)  # texts, or image references on a multimodal encoder
         if ids is None:
             if require_ids:
                 raise ValueError("upsert needs ids (one per text)")
@@ -567,6 +567,7 @@ class SmartIndex:
             metas = [check_metadata(m, i) for i, m in enumerate(metadata)]
             if len(metas) != len(items):
                 raise ValueError(f"got {len(items)} texts but {len(metas)} metadata entries")
+        metas = with_references(items, metas)
         return items, doc_ids, metas
 
     def _encode_documents(self, items: list[str]) -> Iterator[EncodedTexts]:
@@ -575,7 +576,7 @@ class SmartIndex:
         if self.read_only:
             raise ReadOnlyIndexError(f"the index at {self.path} was opened read_only")
         return (
-            self.encoder.encode_documents(items[start : start + SEGMENT_DOCS])
+            self.encoder.encode_documents(encoder_inputs(items[start : start + SEGMENT_DOCS]))
             for start in range(0, len(items), SEGMENT_DOCS)
         )
 
@@ -608,7 +609,7 @@ class SmartIndex:
             entry = write_segment(
                 self.path / SEGMENTS_DIR / f"seg-{number:06d}",
                 ids=doc_ids[start : start + n],
-                texts=items[start : start + n],
+                texts=stored_texts(items[start : start + n]),
                 metadata=metas[start : start + n],
                 pooled=pooled,
                 tokens=enc.tokens.numpy(),
@@ -688,8 +689,7 @@ class SmartIndex:
             Skip the first stage and score every (filtered) document with the full hybrid.
         """
         k, candidates = positive_int("k", k), positive_int("candidates", candidates)
-        single = isinstance(query, str)
-        queries = validate_texts(query, what="query")
+        single, queries = query_inputs(query, self.encoder)
         self._reload()
         weights = resolve_weights(weights, self._manifest["weights"])
         if not queries or not self._segments or not self._id_map:
@@ -889,7 +889,7 @@ class SmartIndex:
         :func:`smart_plugins.rerank.rerank_texts`.
         """
         k = None if k is None else positive_int("k", k)
-        queries = validate_texts(query, what="query")
+        queries = query_inputs(query, self.encoder)[1]
         if len(queries) != 1:
             raise ValueError("rerank takes one query string")
         self._reload()
@@ -924,7 +924,7 @@ class SmartIndex:
             raise KeyError(f"id {id!r} is not in the index")
         assert self._codec is not None
         weights = resolve_weights(weights, self._manifest["weights"])
-        encoded = self.encoder.encode_queries(validate_texts(query, what="query")[:1])
+        encoded = self.encoder.encode_queries(query_inputs(query, self.encoder)[1][:1])
         s, local = self._id_map[id]
         segment = self._segments[s]
         arrays, offsets, index = segment.gather_tokens(np.array([local]))

@@ -1,0 +1,74 @@
+"""Image and image+text documents in a SmartIndex (tiny random CLIP and vision-language model)."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+from smart_plugins.encoder import SmartEncoder
+from smart_plugins.index import SmartIndex
+from smart_plugins.index.heatmap import explain_heatmap
+
+
+@pytest.fixture(scope="module", params=["tiny_clip_dir", "tiny_vlm_dir"])
+def encoder(request):
+    return SmartEncoder(str(request.getfixturevalue(request.param)), device="cpu")
+
+
+def test_image_documents_round_trip_search_rerank_upsert_delete(tmp_path, encoder, tiny_images):
+    paths = [str(p) for p in tiny_images]
+    index = SmartIndex.create(tmp_path / "idx", encoder)
+    docs = paths[:3] + ["a page about blue stripes"]
+    ids = index.add(docs, ids=["red", "green", "blue", "note"], metadata=[{"n": i} for i in range(4)])
+    assert ids == ["red", "green", "blue", "note"]
+    stored = index.get("green")
+    assert stored.text == "" and stored.metadata == {"n": 1, "image": paths[1]}  # the reference, not pixels
+    assert index.get("note").metadata == {"n": 3}
+    # image -> image: a page finds itself first
+    hits = index.search(paths[2], k=2, exhaustive=True)
+    assert hits[0].id == "blue"
+    # text -> image and a batch of mixed queries
+    batch = index.search(["red square", Image.open(paths[0]).convert("RGB")], k=4)
+    assert len(batch) == 2 and {h.id for h in batch[0]} == {"red", "green", "blue", "note"}
+    assert batch[1][0].id == "red"
+    assert [h.id for h in index.rerank(paths[1], ["red", "green", "blue"])][0] == "green"
+    index.upsert([paths[3]], ids=["red"])
+    assert index.get("red").metadata == {"image": paths[3]}
+    assert index.search(paths[3], k=1, exhaustive=True)[0].id == "red"
+    index.delete(["green"])
+    assert "green" not in index and len(index) == 3
+    reopened = SmartIndex.open(tmp_path / "idx", encoder=encoder)
+    assert reopened.search(paths[2], k=1, exhaustive=True)[0].id == "blue"
+
+
+def test_image_plus_text_documents(tmp_path, tiny_vlm_dir, tiny_images):
+    encoder = SmartEncoder(str(tiny_vlm_dir), device="cpu")
+    index = SmartIndex.create(tmp_path / "idx", encoder)
+    index.add([{"text": "quarterly chart", "image": str(tiny_images[0])}, {"text": "a table", "image": str(tiny_images[2])}], ids=["a", "b"])
+    assert index.get("a").text == "quarterly chart" and index.get("a").metadata["image"] == str(tiny_images[0])
+    hits = index.search({"text": "quarterly chart", "image": str(tiny_images[0])}, k=2, exhaustive=True)
+    assert hits[0].id == "a"
+    assert len(index.search("quarterly chart", k=2)) == 2
+
+
+def test_pixels_are_refused_as_documents_and_nothing_is_written(tmp_path, tiny_clip_dir, tiny_images):
+    encoder = SmartEncoder(str(tiny_clip_dir), device="cpu")
+    index = SmartIndex.create(tmp_path / "idx", encoder)
+    index.add([str(tiny_images[0])], ids=["keep"])
+    with pytest.raises(TypeError, match=r"texts\[1\] holds a \w+ image: the index stores a reference"):
+        index.add([str(tiny_images[1]), Image.open(tiny_images[1])], ids=["x", "y"])
+    with pytest.raises(ValueError, match=r"texts\[0\] is image\+text input"):  # CLIP cannot fuse them
+        index.add([{"text": "x", "image": str(tiny_images[1])}])
+    assert index.ids() == ["keep"]
+
+
+def test_heatmap_png_has_the_image_size(tmp_path, encoder, tiny_images):
+    index = SmartIndex.create(tmp_path / "idx", encoder)
+    index.add([str(p) for p in tiny_images[:2]] + ["plain text"], ids=["a", "b", "t"])
+    out = explain_heatmap(index, "red square", "a", tmp_path / "maps" / "a.png")
+    with Image.open(out) as png:
+        assert png.format == "PNG" and png.size == Image.open(tiny_images[0]).size
+    evidence = index.explain("red square", "a")
+    assert evidence.matches and all(m.doc_token in ("<patch>", "<|image_pad|>") for m in evidence.matches)
+    with pytest.raises(ValueError, match="no image reference"):
+        explain_heatmap(index, "red", "t", tmp_path / "t.png")
