@@ -87,7 +87,7 @@ BAD = [
     ("search candidates=-1", lambda ix: ix.search("red", candidates=-1), ValueError, "candidates must be a positive"),
     ("search weights=1", lambda ix: ix.search("red", weights=1), TypeError, "weights must be a ScoreWeights or a 'POOL:LATE'"),
     ("search weights='x'", lambda ix: ix.search("red", weights="x"), ValueError, "weights must look like POOL:LATE"),
-    ("search where=3", lambda ix: ix.search("red", where=3), TypeError, "where must be a dict or a callable"),
+    ("search where=3", lambda ix: ix.search("red", where=3), TypeError, "where must be a dict filter or a callable"),
     ("search None", lambda ix: ix.search(None), TypeError, "query must be a string"),
     ("search_encoded k='5'", lambda ix: ix.search_encoded(ix.encoder.encode_queries(["red"]), k="5"), TypeError, "k must"),
     ("rerank k=1.5", lambda ix: ix.rerank("red", ["a"], k=1.5), TypeError, "k must be a positive integer"),
