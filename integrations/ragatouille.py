@@ -25,13 +25,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
 from smart_plugins.integrations._common import as_encoder, as_weights, check_k
 
 from smart_plugins.encoder import EncodedTexts, SmartEncoder
 from smart_plugins.encoder.inputs import validate_texts
 from smart_plugins.index.manifest import MANIFEST_NAME
-from smart_plugins.scoring import ScoreWeights, smart_scores
+from smart_plugins.scoring import ScoreWeights, smart_scores, top_k
 
 DEFAULT_INDEX_ROOT = ".smart_plugins"
 #: A plain folder name: no separators, and no leading '.' (so never '.', '..' or a staging folder).
@@ -392,7 +391,7 @@ class SmartRAG:
         base = 0 if zero_index_ranks else 1
         out = []
         for q in range(len(queries)):
-            top = torch.argsort(scores.hybrid[q], descending=True)[:k].tolist()
+            top = top_k(scores.hybrid[q], k)[1].tolist()
             rows = []
             for rank, i in enumerate(top):
                 row = {

@@ -32,10 +32,9 @@ def fuse(pooled: Tensor, late: Tensor, weights: ScoreWeights, fusion: FusionPoli
     2
     """
     if fusion == "weighted":
-        out = weights.pool * pooled
-        return out + weights.late * late if weights.uses_late else out
+        return weights.combine(pooled, late if weights.uses_late else None)
     if fusion == "zscore":
-        return weights.pool * _standardise(pooled) + weights.late * _standardise(late)
+        return weights.combine(_standardise(pooled), _standardise(late))
     raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, got {fusion!r}")
 
 

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from smart_plugins.encoder import EncodedTexts
 from smart_plugins.evaluation.fusion import FusionPolicy, fuse
-from smart_plugins.scoring import ScoreWeights, maxsim, pooled_scores
+from smart_plugins.scoring import ScoreWeights, maxsim, pooled_scores, top_k
 
 #: Queries scored at once against the whole corpus by the pooled first stage.
 _POOLED_QUERY_BATCH = 256
@@ -62,7 +62,7 @@ class CandidateScores:
     def top(self, weights: ScoreWeights, depth: int = 100, fusion: FusionPolicy = "weighted") -> tuple[Tensor, Tensor]:
         """``(doc rows, scores)``, each ``(Q, depth)``, best first."""
         fused = self.scores(weights, fusion)
-        values, order = torch.topk(fused, min(depth, fused.shape[1]), dim=1)
+        values, order = top_k(fused, depth)
         return torch.gather(self.candidates, 1, order), values
 
     def run(
@@ -107,7 +107,7 @@ def score_candidates(
     cand_rows, cand_pooled = [], []
     for start in range(0, len(queries), _POOLED_QUERY_BATCH):
         block = pooled_scores(queries.pooled[start : start + _POOLED_QUERY_BATCH], docs.pooled)
-        values, rows = torch.topk(block, int(k), dim=1)
+        values, rows = top_k(block, int(k))
         cand_rows.append(rows)
         cand_pooled.append(values)
     candidates = torch.cat(cand_rows)

@@ -10,6 +10,7 @@ from smart_plugins.scoring.hybrid import (
     pooled_scores,
     smart_scores,
 )
+from smart_plugins.scoring.ranking import top_k
 from smart_plugins.scoring.maxsim import DEFAULT_MAX_ELEMENTS, maxsim, reduce_similarities
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "pooled_scores",
     "reduce_similarities",
     "smart_scores",
+    "top_k",
 ]

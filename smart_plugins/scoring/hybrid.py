@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from smart_plugins.scoring.maxsim import DEFAULT_MAX_ELEMENTS, maxsim
+from smart_plugins.scoring.ranking import top_k
 
 
 @runtime_checkable
@@ -64,6 +65,22 @@ class ScoreWeights:
 
     def as_dict(self) -> dict[str, float]:
         return {"pool": self.pool, "late": self.late}
+
+    def combine(self, pooled: Any, late: Any | None) -> Any:
+        """The SMART hybrid ``pool * pooled + late * late``: the one place the library writes it.
+
+        Works on floats, numpy arrays and tensors alike; ``late=None`` (late weight 0, no
+        MaxSim computed) gives the pooled part alone.
+
+        Examples
+        --------
+        >>> ScoreWeights(0.5, 1.0).combine(0.8, 0.6)
+        1.0
+        >>> ScoreWeights(1.0, 0.0).combine(0.8, None)
+        0.8
+        """
+        out = self.pool * pooled
+        return out if late is None else out + self.late * late
 
     @property
     def uses_late(self) -> bool:
@@ -139,10 +156,9 @@ def smart_scores(
     weights = weights or ScoreWeights()
     pooled = pooled_scores(queries.pooled, docs.pooled)
     late = None
-    hybrid = weights.pool * pooled
     if weights.uses_late:
         late = late_scores(queries, docs, max_elements=max_elements).to(pooled.device)
-        hybrid = hybrid + weights.late * late
+    hybrid = weights.combine(pooled, late)
     return SmartScores(pooled=pooled, late=late, hybrid=hybrid, weights=weights)
 
 
@@ -172,10 +188,10 @@ class SmartScorer:
         if k <= 0:
             raise ValueError(f"k must be positive, got {k}")
         hybrid = self.score(queries, docs).hybrid
-        top = torch.topk(hybrid, min(k, hybrid.shape[1]), dim=1)
-        return [
-            [(int(i), float(s)) for i, s in zip(idx, val)] for idx, val in zip(top.indices, top.values)
-        ]
+        if hybrid.shape[1] == 0:
+            return [[] for _ in range(hybrid.shape[0])]
+        values, indices = top_k(hybrid, k)
+        return [[(int(i), float(s)) for i, s in zip(idx, val)] for idx, val in zip(indices, values)]
 
 
 def pack_tokens(texts: TokenInput) -> tuple[Tensor, Tensor]:

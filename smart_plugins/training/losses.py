@@ -140,7 +140,7 @@ class SmartObjective:
         terms = {"late": w_late * info_nce(masked_late, targets, self.temperature) if w_late else zero}
         if w_hybrid:
             pooled = pooled_scores(queries.pooled, docs.pooled).to(late.device)
-            hybrid = self.score_weights.pool * pooled + self.score_weights.late * late
+            hybrid = self.score_weights.combine(pooled, late)
             if exclude is not None:
                 hybrid = hybrid.masked_fill(exclude, float("-inf"))
             terms["hybrid"] = w_hybrid * info_nce(hybrid, targets, self.temperature)

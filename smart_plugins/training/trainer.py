@@ -27,7 +27,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from smart_plugins.encoder import EncodedTexts, SmartEncoder, expose_hidden_layers
-from smart_plugins.scoring import ScoreWeights, maxsim, pooled_scores
+from smart_plugins.scoring import ScoreWeights, maxsim, pooled_scores, top_k
 from smart_plugins.encoder.token_adapter import TokenAdapter, find_adapter
 from smart_plugins.training.cache import TokenStateCache
 from smart_plugins.training.data import TrainingPair, unique_texts
@@ -360,15 +360,15 @@ def _mine(cache: TokenStateCache, pos_rows: Tensor, q_rows: Tensor, config: Adap
         rows = q_rows[start : start + 1024]
         sims = pooled_scores(cache.queries.pooled[rows].float(), cache.docs.pooled.float())
         sims[torch.arange(len(rows)), pos_rows[start : start + len(rows)]] = float("-inf")
-        top = torch.topk(sims, depth, dim=1)
+        top_values, top_indices = top_k(sims, depth)
         for i in range(len(rows)):
-            candidates = top.indices[i]
+            candidates = top_indices[i]
             if config.mine_by == "smart":
                 query = cache.queries.select([int(rows[i])])
                 docs = cache.docs.select(candidates)
                 late = maxsim(_last_layer(query.tokens, hidden), query.offsets, _last_layer(docs.tokens, hidden), docs.offsets)[0]
-                hybrid = config.score_weights.pool * top.values[i] + config.score_weights.late * late
-                candidates = candidates[torch.argsort(hybrid, descending=True)]
+                hybrid = config.score_weights.combine(top_values[i], late)
+                candidates = candidates[top_k(hybrid, len(hybrid))[1]]
             out.append(candidates.tolist())
     return out
 

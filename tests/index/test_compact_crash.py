@@ -18,7 +18,7 @@ CHILD = textwrap.dedent(
     """
     import sys, time
     import smart_plugins.index.segment as segment
-    import smart_plugins.index.smart_index as smart_index
+    import smart_plugins.index.local_store as smart_index
     from smart_plugins.index import SmartIndex
 
     path, model, mode = sys.argv[1:4]

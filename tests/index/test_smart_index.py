@@ -295,7 +295,7 @@ def test_two_writers_on_one_folder_keep_both_commits(tmp_path, tiny_encoder):
 
 
 def test_failed_add_leaves_no_trace(tmp_path, tiny_encoder, monkeypatch):
-    import smart_plugins.index.smart_index as module
+    import smart_plugins.index.local_store as module
 
     path = tmp_path / "idx"
     with SmartIndex.create(path, tiny_encoder, compression="residual-2") as idx:

@@ -1,0 +1,104 @@
+"""The store boundary: what :class:`~smart_plugins.index.SmartIndex` asks of the place documents live.
+
+``SmartIndex`` is the facade (validation, encoding, the public API); a store owns the
+committed state (documents, their pooled and token vectors, the encoder description and the
+default weights) and answers searches over it. Two kinds exist: the local folder
+(:class:`~smart_plugins.index.local_store.LocalStore`: segments, codecs, a versioned
+manifest) and Qdrant (:class:`~smart_plugins.index.qdrant_store.QdrantStore`: Qdrant Edge in
+a folder, or a server collection).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+from torch import Tensor
+
+from smart_plugins.encoder import EncodedTexts
+from smart_plugins.index.results import IndexedDocument, SearchHit
+from smart_plugins.scoring import ScoreWeights
+
+#: A metadata filter: the dict form of :mod:`smart_plugins.index.filters`, or ``metadata -> bool``.
+Where = dict[str, Any] | Callable[[dict[str, Any]], bool]
+
+#: Store kinds :meth:`SmartIndex.create` accepts.
+STORE_KINDS = ("local", "qdrant-edge", "qdrant")
+
+
+@dataclass(frozen=True)
+class DocumentTokens:
+    """One stored document as the late score sees it (for token-level evidence)."""
+
+    text: str
+    pooled: np.ndarray  # (pooled_dim,) unit vector
+    tokens: Tensor  # (L, token_dim) as stored (decoded), float32
+    token_ids: np.ndarray  # (L,)
+    positions: np.ndarray  # (L,)
+
+
+@runtime_checkable
+class Store(Protocol):
+    """What a SMART store provides. Ids are validated by the facade before they get here."""
+
+    kind: str
+    path: Path
+    read_only: bool
+
+    def encoder_description(self) -> dict[str, Any]:
+        """The recorded ``SmartEncoder.describe()`` the store is bound to."""
+
+    def weights(self) -> ScoreWeights:
+        """The default hybrid weights."""
+
+    def set_weights(self, weights: ScoreWeights) -> None: ...
+
+    def version(self) -> int:
+        """A number that grows with every committed change."""
+
+    def count(self) -> int: ...
+
+    def contains(self, doc_id: str) -> bool: ...
+
+    def ids(self) -> list[str]:
+        """Ids of the live documents in insertion order."""
+
+    def write(
+        self,
+        doc_ids: list[str],
+        texts: list[str],
+        metadata: list[dict[str, Any]],
+        encoded: Iterable[EncodedTexts],
+        *,
+        replace: bool,
+    ) -> None:
+        """Commit documents (``encoded``: their batches, in order, possibly a stream) together (all or none). ``replace=False`` refuses ids already stored."""
+
+    def delete(self, doc_ids: list[str]) -> int:
+        """Delete (unique, known) ids together; KeyError naming unknown ones."""
+
+    def get(self, doc_ids: list[str]) -> list[IndexedDocument]: ...
+
+    def search(
+        self,
+        queries: EncodedTexts,
+        k: int,
+        candidates: int,
+        weights: ScoreWeights,
+        ids: Sequence[str] | None,
+        where: Where | None,
+        exhaustive: bool,
+    ) -> list[list[SearchHit]]:
+        """Pooled top-``candidates`` then the SMART hybrid to the top ``k``, per query."""
+
+    def rerank(self, query: EncodedTexts, doc_ids: list[str], k: int, weights: ScoreWeights) -> list[SearchHit]:
+        """The SMART hybrid of one query over the given (known) ids, best first."""
+
+    def document_tokens(self, doc_id: str) -> DocumentTokens: ...
+
+    def info(self) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...
