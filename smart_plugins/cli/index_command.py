@@ -39,6 +39,7 @@ def register(subparsers: Any) -> None:
     build.add_argument("--batch-size", type=int, default=32, help="encoding batch size (default: 32)")
     build.add_argument("--chunk", type=int, default=4096, help="documents committed per add (default: 4096)")
     build.add_argument("--limit", type=int, help="index only the first N documents")
+    add_store_arguments(build)
     build.set_defaults(func=run_build)
 
     add = actions.add_parser("add", help="add (or with --upsert replace) documents from a JSONL corpus")
@@ -70,6 +71,8 @@ def register(subparsers: Any) -> None:
     info.add_argument("dir", metavar="DIR")
     info.add_argument("--json", action="store_true", help="print the full info as JSON")
     info.set_defaults(func=run_info)
+
+    register_export(actions)
 
     search = subparsers.add_parser(
         "search", help="search a SMART index", description="Two-stage SMART search of an index folder."
@@ -126,10 +129,11 @@ def run_build(args: argparse.Namespace) -> int:
     from smart_plugins.encoder import SmartEncoder
     from smart_plugins.index import SmartIndex
     from smart_plugins.index.manifest import MANIFEST_NAME
+    from smart_plugins.index.qdrant_store import holds_record
     from smart_plugins.scoring import ScoreWeights
 
     target = Path(args.dir)
-    if (target / MANIFEST_NAME).exists():
+    if (target / MANIFEST_NAME).exists() or holds_record(target):
         raise FileExistsError(f"an index already exists at {target}; use 'smart-plugins index add' to grow it")
     scan_corpus(args.corpus, args.limit).check_unique(args.corpus)  # every row checked before anything is created
     weights = ScoreWeights.parse(args.weights)
@@ -138,6 +142,7 @@ def run_build(args: argparse.Namespace) -> int:
     try:
         with SmartIndex.create(
             target, encoder, compression=args.compression, weights=weights, first_stage=args.first_stage,
+            **store_keywords(args),
         ) as index:
             n = _ingest(index, args.corpus, args.chunk, args.limit, upsert=False)
             index.build_first_stage()
@@ -152,8 +157,9 @@ def run_build(args: argparse.Namespace) -> int:
 def _remove_failed_build(target: Path, existed: bool) -> None:
     """Remove what a failed ``index build`` created, so the same command can simply be run again."""
     from smart_plugins.index.manifest import MANIFEST_NAME
+    from smart_plugins.index.qdrant_store import holds_record
 
-    if not (target / MANIFEST_NAME).exists():
+    if not (target / MANIFEST_NAME).exists() and not holds_record(target):
         return  # SmartIndex.create refused the folder: nothing of ours is in it
     if existed:  # an empty folder given by the user: empty it again, keep the folder
         for child in target.iterdir():
@@ -202,6 +208,8 @@ def run_compact(args: argparse.Namespace) -> int:
         index.build_first_stage()
     if args.json:
         print(json.dumps(summary, indent=2))
+    elif "segments_rewritten" not in summary:  # a Qdrant store: its optimizers ran instead
+        print(f"optimized: {summary['optimized']}; {summary['documents']} documents")
     elif not summary["committed"]:
         print(f"nothing to compact: no segment reaches a deleted share of {args.min_deleted_share:g} "
               f"(version {summary['version']} unchanged)")
@@ -301,13 +309,16 @@ def _open(folder: str, device: str | None, batch_size: int, read_only: bool = Fa
     """Open an index with its recorded encoder, rebuilt on ``device`` with ``batch_size``."""
     from smart_plugins.index import SmartIndex
     from smart_plugins.index.encoder_config import rebuild_encoder
-    from smart_plugins.index.manifest import read_manifest
+    from smart_plugins.index.smart_index import recorded_encoder
 
-    encoder = rebuild_encoder(read_manifest(Path(folder))["encoder"], device=device, batch_size=batch_size)
+    encoder = rebuild_encoder(recorded_encoder(folder), device=device, batch_size=batch_size)
     return SmartIndex.open(folder, encoder, read_only=read_only)
 
 
 def _print_info(info: dict[str, Any]) -> None:
+    if info.get("store", "local") != "local":
+        print_store_info(info)
+        return
     ratio = info["token_bytes_per_token"] / info["fp32_bytes_per_token"]
     print(f"index       {info['path']} (version {info['version']})")
     print(f"model       {info['model']} (pooled {info['encoder']['pooled_dim']}-d, tokens {info['encoder']['token_dim']}-d)")
@@ -324,6 +335,89 @@ def _print_info(info: dict[str, Any]) -> None:
         print(f"hnsw graph  {graph['error']}")
     elif info["first_stage"]["kind"] == "hnsw":
         print("hnsw graph  not built yet (built and saved at the first search)")
+
+
+# ---------------------------------------------------------------- Qdrant stores (issue 14)
+def add_store_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--store`` and the Qdrant options of ``index build``."""
+    group = parser.add_argument_group("store (default: this folder's own segments)")
+    group.add_argument("--store", default="local", choices=("local", "qdrant-edge", "qdrant"),
+                       help="local folder (default), Qdrant Edge in DIR, or a Qdrant server collection")
+    group.add_argument("--url", help="--store qdrant: the server URL (http(s)://host:6333)")
+    group.add_argument("--collection", help="--store qdrant: the collection to create")
+    group.add_argument("--token-dtype", default="float16", choices=("float16", "float32"),
+                       help="Qdrant token storage (default: float16)")
+    group.add_argument("--quantization", choices=("int8", "binary", "turbo4"),
+                       help="Qdrant quantisation of the tokens (searched with oversampling, rescored)")
+
+
+def store_keywords(args: argparse.Namespace) -> dict[str, Any]:
+    """``SmartIndex.create`` keywords for the chosen store (none for the local one)."""
+    qdrant_only = {"--url": args.url, "--collection": args.collection, "--quantization": args.quantization}
+    if args.store == "local":
+        given = [name for name, value in qdrant_only.items() if value is not None]
+        if given or args.token_dtype != "float16":
+            raise ValueError(f"{', '.join(given) or '--token-dtype'} apply to --store qdrant-edge / qdrant only")
+        return {}
+    options: dict[str, Any] = {"token_dtype": args.token_dtype, "quantization": args.quantization}
+    if args.store == "qdrant":
+        if not args.url or not args.collection:
+            raise ValueError("--store qdrant needs --url URL and --collection NAME")
+        options.update(url=args.url, collection=args.collection)
+    elif args.url or args.collection:
+        raise ValueError("--url / --collection are for --store qdrant; Qdrant Edge lives inside DIR")
+    return {"store": args.store, "store_options": options}
+
+
+def print_store_info(info: dict[str, Any]) -> None:
+    """``index info`` for a Qdrant-backed index."""
+    where = f"{info['collection']} at {info['url']}" if info["store"] == "qdrant" else f"{info['path']}/shard"
+    print(f"index       {info['path']} ({info['store']}: {where}; version {info['version']})")
+    print(f"model       {info['model']} (pooled {info['encoder']['pooled_dim']}-d, tokens {info['encoder']['token_dim']}-d)")
+    print(f"documents   {info['documents']}")
+    print(f"tokens      {info['tokens']}")
+    print(f"storage     {info['compression']}")
+    if info.get("disk_bytes") is not None:
+        per_token = info.get("bytes_per_token")
+        tail = f" ({per_token:.1f} bytes/token, whole store)" if per_token else ""
+        print(f"disk        {info['disk_bytes'] / 2**20:.1f} MiB{tail}")
+    print(f"weights     pool {info['weights']['pool']} : late {info['weights']['late']}")
+
+
+def register_export(actions: Any) -> None:
+    """``index export DIR --to-qdrant (PATH | URL)``."""
+    export = actions.add_parser("export", help="copy a local index into Qdrant (no re-encoding)")
+    export.add_argument("dir", metavar="DIR", help="the local index folder to copy")
+    export.add_argument("--to-qdrant", required=True, metavar="PATH|URL",
+                        help="a new folder for a Qdrant Edge index, or a server URL (with --collection)")
+    export.add_argument("--collection", help="with a URL: the collection to create")
+    export.add_argument("--record", metavar="DIR2",
+                        help="with a URL: the folder recording the collection (default: DIR-qdrant-COLLECTION)")
+    export.add_argument("--token-dtype", default="float16", choices=("float16", "float32"))
+    export.add_argument("--quantization", choices=("int8", "binary", "turbo4"))
+    export.add_argument("--chunk", type=int, default=4096, help="documents per Qdrant write (default: 4096)")
+    export.set_defaults(func=run_export)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from smart_plugins.index import SmartIndex
+    from smart_plugins.index.export import export_to_qdrant
+
+    target = args.to_qdrant
+    server = target.startswith(("http://", "https://"))
+    if server and not args.collection:
+        raise ValueError("--to-qdrant URL needs --collection NAME")
+    if not server and (args.collection or args.record):
+        raise ValueError("--collection / --record are for a server URL; --to-qdrant PATH makes a Qdrant Edge index")
+    options = {"token_dtype": args.token_dtype, "quantization": args.quantization}
+    with SmartIndex.open(args.dir, None, read_only=True) as source:
+        folder = (args.record or f"{args.dir.rstrip('/')}-qdrant-{args.collection}") if server else target
+        with export_to_qdrant(
+            source, folder, url=target if server else None, collection=args.collection, chunk=args.chunk, **options
+        ) as copy:
+            print(f"exported {len(copy)} documents from {args.dir} to {copy.info()['store']} "
+                  f"({target if server else copy.path}); open it with: smart-plugins search {copy.path} QUERY")
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

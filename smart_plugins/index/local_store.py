@@ -434,6 +434,29 @@ class LocalStore:
             positions=np.asarray(segment.positions[index]),
         )
 
+    def iterate(self, chunk: int = 4096) -> Iterator[tuple[list[str], list[str], list[dict[str, Any]], EncodedTexts]]:
+        """Live documents in insertion order, ``chunk`` at a time, with their stored vectors decoded.
+
+        Yields ``(ids, texts, metadata, encoded)``; the tokens are what the codec stored (for a
+        lossy codec, its reconstruction), so a copy scores as this index does. No re-encoding.
+        """
+        self._reload()
+        assert self._codec is not None
+        for segment in list(self._segments):
+            alive = np.flatnonzero(segment.alive)
+            for start in range(0, len(alive), chunk):
+                rows = alive[start : start + chunk]
+                arrays, offsets, index = segment.gather_tokens(rows)
+                docs = segment.read_docs(rows.tolist())
+                encoded = EncodedTexts(
+                    pooled=torch.from_numpy(np.asarray(segment.pooled[rows], dtype=np.float32)),
+                    tokens=self._codec.decode(arrays).float(),
+                    offsets=torch.from_numpy(np.asarray(offsets, dtype=np.int64)),
+                    token_ids=torch.from_numpy(np.asarray(segment.token_ids[index], dtype=np.int64)),
+                    positions=torch.from_numpy(np.asarray(segment.positions[index], dtype=np.int64)),
+                )
+                yield [segment.ids[r] for r in rows.tolist()], [d["text"] for d in docs], [d["metadata"] for d in docs], encoded
+
     # ------------------------------------------------------------------ search (smart_plugins.index.search)
     def search(
         self,

@@ -886,15 +886,24 @@ def create_store(
     return QdrantStore(path, kind, backend, record, temporary=temporary)
 
 
-def open_store(folder: Path, *, read_only: bool = False, client: Any = None) -> QdrantStore:
-    """Open the Qdrant-backed store recorded in ``folder``."""
+def read_record(folder: Path) -> dict[str, Any]:
+    """The ``smart-qdrant.json`` record of a Qdrant-backed index folder."""
     import json
 
-    path = Path(folder)
+    path = Path(folder) / RECORD_NAME
     try:
-        record = json.loads((path / RECORD_NAME).read_text())
+        record = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise ValueError(f"{path / RECORD_NAME} is not a readable SMART Qdrant record: {exc}") from None
+        raise ValueError(f"{path} is not a readable SMART Qdrant record: {exc}") from None
+    if not isinstance(record, dict) or not isinstance(record.get("encoder"), dict):
+        raise ValueError(f"{path} is not a SMART Qdrant record (no encoder description)")
+    return record
+
+
+def open_store(folder: Path, *, read_only: bool = False, client: Any = None) -> QdrantStore:
+    """Open the Qdrant-backed store recorded in ``folder``."""
+    path = Path(folder)
+    record = read_record(path)
     kind = record.get("store")
     if kind == "qdrant-edge":
         if client is not None:

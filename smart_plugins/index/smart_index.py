@@ -576,6 +576,22 @@ class SmartIndex:
         return self._store
 
 
+def recorded_encoder(path: str | Path) -> dict[str, Any]:
+    """The encoder description an index folder records (any store), without opening the store.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with SmartIndex.create(tempfile.mkdtemp(), "minilm", compression="int8") as index:
+    ...     recorded_encoder(index.path)["token_dim"]
+    384
+    """
+    folder = Path(path)
+    if qdrant_store.holds_record(folder):
+        return qdrant_store.read_record(folder)["encoder"]
+    return read_manifest(folder)["encoder"]
+
+
 def _holds_index(folder: Path) -> bool:
     return (folder / MANIFEST_NAME).exists() or qdrant_store.holds_record(folder)
 
