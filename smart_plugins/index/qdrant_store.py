@@ -151,8 +151,8 @@ class _EdgeBackend:
             }
         )
 
-    def upsert(self, points: list[tuple[str, list[float], list[list[float]], dict[str, Any]]]) -> None:
-        q = self.q
+    def upsert(self, points: list[tuple[str, np.ndarray, np.ndarray, dict[str, Any]]]) -> None:
+        q = self.q  # numpy arrays go to Edge as they are (no Python float lists)
         batch = [q.Point(pid, {"pooled": pooled, "tokens": tokens}, payload) for pid, pooled, tokens, payload in points]
         self.shard.update(q.UpdateOperation.upsert_points(batch))
         self.shard.flush()
@@ -281,9 +281,11 @@ class _ClientBackend:
     def set_metadata(self, metadata: dict[str, Any]) -> None:
         self.client.update_collection(self.collection, metadata=metadata)
 
-    def upsert(self, points: list[tuple[str, list[float], list[list[float]], dict[str, Any]]]) -> None:
+    def upsert(self, points: list[tuple[str, np.ndarray, np.ndarray, dict[str, Any]]]) -> None:
         m = self.m
-        batch = [m.PointStruct(id=pid, vector={"pooled": p, "tokens": t}, payload=pl) for pid, p, t, pl in points]
+        batch = [
+            m.PointStruct(id=pid, vector={"pooled": p.tolist(), "tokens": t.tolist()}, payload=pl) for pid, p, t, pl in points
+        ]
         self.client.upsert(self.collection, points=batch, wait=True)
 
     def delete(self, pids: list[str]) -> None:
@@ -597,7 +599,7 @@ class QdrantStore:
                     "token_ids": token_ids[a:b].tolist(),
                     "positions": positions[a:b].tolist(),
                 }
-                points.append((pids[i], pooled[j].tolist(), tokens[a:b].tolist(), payload))
+                points.append((pids[i], pooled[j], tokens[a:b], payload))
             start += len(enc)
         self._backend.upsert(points)  # one update: the whole batch or none of it
         self._bump()

@@ -1,0 +1,208 @@
+"""The same SMART index on the local folder store and on Qdrant Edge, side by side in one run.
+
+For each store configuration it builds an index from the same pre-computed encodings and
+reports: build seconds (writes + first-stage build / Qdrant optimisation; encoding excluded),
+bytes per token on disk (the whole store folder, allocated blocks, / stored tokens), p50 / p95
+of the two-stage search (pooled top-``candidates`` -> SMART top-10, one query at a time,
+end to end through ``SmartIndex.search_encoded``), top-10 agreement with the exact hybrid
+(every document scored from the unquantised vectors), and nDCG@10 (ir-measures).
+
+Data: ``--data synthetic`` (token states around per-topic directions, queries are noisy
+excerpts of one document, which is their single relevant document; see index_latency.py)
+or ``--data debian-synopsis`` (the BEIR-style task in /work/shared/datasets, encoded with the
+packaged MiniLM once and cached in ``--cache``; test queries and qrels).
+
+    flock /tmp/cpu-heavy.lock python benchmarks/qdrant_vs_local.py --docs 5000 --queries 200
+    flock /tmp/cpu-heavy.lock python benchmarks/qdrant_vs_local.py --data debian-synopsis
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from index_latency import _StubEncoder, queries_from, synthetic  # noqa: E402
+
+from smart_plugins.encoder import EncodedTexts  # noqa: E402
+from smart_plugins.index import SmartIndex  # noqa: E402
+from smart_plugins.scoring import ScoreWeights, smart_scores, top_k  # noqa: E402
+
+#: (label, SmartIndex.create keywords)
+CONFIGS = [
+    ("local residual-4", {"compression": "residual-4"}),
+    ("local fp16", {"compression": "fp16"}),
+    ("edge fp16", {"store": "qdrant-edge", "store_options": {"token_dtype": "float16"}}),
+    ("edge fp16 + int8 (x4 oversampling, rescored)", {"store": "qdrant-edge", "store_options": {"quantization": "int8", "oversampling": 4.0}}),
+    ("edge fp16 + turbo4 (x4 oversampling, rescored)", {"store": "qdrant-edge", "store_options": {"quantization": "turbo4", "oversampling": 4.0}}),
+]
+CHUNK = 4096
+
+
+def allocated_bytes(folder: Path) -> int:
+    total = 0
+    for f in folder.rglob("*"):
+        if f.is_file() and not f.name.startswith(".write.lock"):
+            st = f.stat()
+            total += min(st.st_size, st.st_blocks * 512)
+    return total
+
+
+def synthetic_task(args: argparse.Namespace) -> tuple[EncodedTexts, list[str], EncodedTexts, dict[str, dict[str, int]], list[str], object]:
+    rng = np.random.default_rng(0)
+    topics = rng.normal(size=(max(8, args.docs // 50), args.dim)).astype(np.float32)
+    topics /= np.linalg.norm(topics, axis=1, keepdims=True)
+    docs = EncodedTexts.concat(
+        [synthetic(min(CHUNK, args.docs - s), args.dim, args.avg_tokens, seed=s + 1, topics=topics) for s in range(0, args.docs, CHUNK)]
+    )
+    ids = [f"d{i}" for i in range(len(docs))]
+    gen = torch.Generator().manual_seed(7)
+    picks = torch.randint(len(docs), (args.queries,), generator=gen).tolist()
+    # queries_from draws its own picks: rebuild them from the same generator seed for the qrels
+    queries = queries_from(docs, args.queries, seed=7)
+    qids = [f"q{i}" for i in range(args.queries)]
+    qrels = {q: {ids[p]: 1} for q, p in zip(qids, picks)}
+    return docs, ids, queries, qrels, qids, _StubEncoder(args.dim)
+
+
+def synopsis_task(args: argparse.Namespace) -> tuple[EncodedTexts, list[str], EncodedTexts, dict[str, dict[str, int]], list[str], object]:
+    from smart_plugins.encoder import SmartEncoder
+
+    root = Path(args.dataset)
+    corpus = [json.loads(line) for line in (root / "corpus.jsonl").read_text().splitlines() if line.strip()]
+    if args.docs:
+        corpus = corpus[: args.docs]
+    queries = {}
+    for line in (root / "queries.jsonl").read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            queries[str(row["_id"])] = row["text"]
+    qrels: dict[str, dict[str, int]] = {}
+    qrels_file = root / "qrels" / "test.tsv"
+    for line in qrels_file.read_text().splitlines()[1:]:
+        q, d, s = line.split("\t")[:3]
+        qrels.setdefault(q, {})[d] = int(s)
+    ids = [str(row["_id"]) for row in corpus]
+    known = set(ids)
+    qids = [q for q in qrels if q in queries and any(d in known for d in qrels[q])][: args.queries]
+    encoder = SmartEncoder("minilm", device="cpu")
+    cache = Path(args.cache) / f"synopsis-{len(ids)}.pt"
+    if cache.exists():
+        docs = torch.load(cache)
+    else:
+        texts = [(row.get("title", "") + " " + row["text"]).strip() for row in corpus]
+        docs = encoder.encode_documents(texts)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(docs, cache)
+    q_enc = encoder.encode_queries([queries[q] for q in qids])
+    return docs, ids, q_enc, {q: qrels[q] for q in qids}, qids, encoder
+
+
+def exact_top10(docs: EncodedTexts, queries: EncodedTexts, ids: list[str]) -> list[list[str]]:
+    out = []
+    for q in range(len(queries)):
+        hybrid = smart_scores(queries.select([q]), docs, ScoreWeights(1, 1)).hybrid[0].numpy()
+        out.append([ids[i] for i in top_k(hybrid, 10)[1].tolist()])
+    return out
+
+
+def ndcg10(run: dict[str, dict[str, float]], qrels: dict[str, dict[str, int]]) -> float:
+    import ir_measures
+    from ir_measures import nDCG
+
+    return float(ir_measures.calc_aggregate([nDCG @ 10], qrels, run)[nDCG @ 10])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="synthetic", choices=("synthetic", "debian-synopsis"))
+    parser.add_argument("--dataset", default="/work/shared/datasets/debian-synopsis")
+    parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "smart-bench-cache"))
+    parser.add_argument("--docs", type=int, default=5000, help="documents (synthetic) / first N documents (0: all)")
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--dim", type=int, default=384)
+    parser.add_argument("--avg-tokens", type=int, default=60)
+    parser.add_argument("--candidates", type=int, default=100)
+    parser.add_argument("--only", help="comma-separated config labels (prefix match)")
+    parser.add_argument("--json", help="also write the rows to this JSON file")
+    args = parser.parse_args()
+
+    task = synthetic_task if args.data == "synthetic" else synopsis_task
+    docs, ids, queries, qrels, qids, encoder = task(args)
+    texts = [f"document {i}" for i in ids] if args.data == "synthetic" else None
+    n_tokens = int(docs.offsets[-1])
+    print(f"{args.data}: {len(docs)} documents, {n_tokens} tokens ({n_tokens / len(docs):.1f}/doc), "
+          f"{len(queries)} queries, candidates {args.candidates}, torch threads {torch.get_num_threads()}", flush=True)
+    t0 = time.perf_counter()
+    exact = exact_top10(docs, queries, ids)
+    print(f"exact hybrid reference: {time.perf_counter() - t0:.1f} s", flush=True)
+    if texts is None:
+        root = Path(args.dataset)
+        by_id = {}
+        for line in (root / "corpus.jsonl").read_text().splitlines():
+            if line.strip():
+                row = json.loads(line)
+                by_id[str(row["_id"])] = row["text"]
+        texts = [by_id[i] for i in ids]
+
+    rows = []
+    work = Path(tempfile.mkdtemp(prefix="qdrant-vs-local-"))
+    try:
+        for label, keywords in CONFIGS:
+            if args.only and not any(label.startswith(p.strip()) for p in args.only.split(",")):
+                continue
+            folder = work / label.split()[0] / str(len(rows))
+            t0 = time.perf_counter()
+            index = SmartIndex.create(folder, encoder, **keywords)  # type: ignore[arg-type]
+            for start in range(0, len(docs), CHUNK):
+                part = list(range(start, min(start + CHUNK, len(docs))))
+                index.add_encoded(docs.select(part), [texts[i] for i in part], ids=[ids[i] for i in part])
+            index.build_first_stage()
+            build_s = time.perf_counter() - t0
+            disk = allocated_bytes(folder)
+            index.search_encoded(queries.select([0]), k=10, candidates=args.candidates)  # warm up
+            latencies, run, agreement = [], {}, []
+            for q in range(len(queries)):
+                one = queries.select([q])
+                t0 = time.perf_counter()
+                hits = index.search_encoded(one, k=10, candidates=args.candidates)[0]
+                latencies.append(time.perf_counter() - t0)
+                got = [h.id for h in hits]
+                agreement.append(len(set(got) & set(exact[q])) / 10)
+                run[qids[q]] = {h.id: h.score for h in hits}
+            index.close()
+            row = {
+                "config": label,
+                "build_s": round(build_s, 2),
+                "bytes_per_token": round(disk / n_tokens, 1),
+                "p50_ms": round(float(np.percentile(latencies, 50)) * 1000, 2),
+                "p95_ms": round(float(np.percentile(latencies, 95)) * 1000, 2),
+                "top10_agreement": round(float(np.mean(agreement)), 4),
+                "ndcg10": round(ndcg10(run, qrels), 4),
+            }
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+            shutil.rmtree(folder, ignore_errors=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    base = rows[0] if rows else None
+    print(f"\n| store | build s | bytes/token | p50 ms | p95 ms | top-10 vs exact | nDCG@10 | p50 vs {base['config'] if base else '-'} |")
+    print("|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        ratio = row["p50_ms"] / base["p50_ms"] if base else float("nan")
+        print(f"| {row['config']} | {row['build_s']} | {row['bytes_per_token']} | {row['p50_ms']} | {row['p95_ms']} | "
+              f"{row['top10_agreement']} | {row['ndcg10']} | {ratio:.2f}x |")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
