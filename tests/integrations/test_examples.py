@@ -36,6 +36,7 @@ def score_rows(out: str) -> list[tuple[float, float, float]]:
         ("langchain_example", 6),
         ("llama_index_example", 6),
         ("ragatouille_example", 3),
+        ("qdrant_edge_example", 9),
     ],
 )
 def test_example_runs_and_prints_hybrid_scores(name, rows_per_query, capsys):
