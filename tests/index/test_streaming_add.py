@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import smart_plugins.index.local_store as local_store
 import smart_plugins.index.smart_index as smart_index
 from smart_plugins.index import SmartIndex
 
@@ -11,7 +12,7 @@ from smart_plugins.index import SmartIndex
 @pytest.fixture()
 def trace(monkeypatch, tiny_encoder):
     events: list[str] = []
-    real_encode, real_write = tiny_encoder.encode_documents, smart_index.write_segment
+    real_encode, real_write = tiny_encoder.encode_documents, local_store.write_segment
 
     def encode(texts, **kwargs):
         events.append(f"encode {len(texts)}")
@@ -23,7 +24,7 @@ def trace(monkeypatch, tiny_encoder):
 
     monkeypatch.setattr(smart_index, "SEGMENT_DOCS", 2)
     monkeypatch.setattr(tiny_encoder, "encode_documents", encode)
-    monkeypatch.setattr(smart_index, "write_segment", write)
+    monkeypatch.setattr(local_store, "write_segment", write)
     yield events
     monkeypatch.undo()
 
