@@ -227,7 +227,7 @@ class SmartIndex:
 
     @property
     def compression(self) -> str:
-        return str(self._store.compression)  # type: ignore[attr-defined]
+        return str(self._store.compression)
 
     @property
     def version(self) -> int:
@@ -365,7 +365,7 @@ class SmartIndex:
             raise TypeError(f"min_deleted_share must be a number in [0, 1], got {min_deleted_share!r}")
         if not 0.0 <= float(min_deleted_share) <= 1.0:
             raise ValueError(f"min_deleted_share must be in [0, 1], got {min_deleted_share}")
-        return self._store.compact(min_deleted_share=float(min_deleted_share))  # type: ignore[attr-defined]
+        return self._store.compact(min_deleted_share=float(min_deleted_share))
 
     def _prepare(
         self,
@@ -401,7 +401,7 @@ class SmartIndex:
 
     def _encode_documents(self, items: list[Any]) -> Iterator[EncodedTexts]:
         """The documents encoded one segment at a time, as the store consumes them (bounded memory)."""
-        self._store.check_writable()  # type: ignore[attr-defined]
+        self._store.check_writable()
         return (
             self.encoder.encode_documents(encoder_inputs(items[start : start + SEGMENT_DOCS]))
             for start in range(0, len(items), SEGMENT_DOCS)
@@ -544,7 +544,7 @@ class SmartIndex:
         building it. On a ``read_only`` index the graph is built in memory only.
         A Qdrant store builds its own HNSW index (returns None).
         """
-        return self._store.build_first_stage()  # type: ignore[attr-defined]
+        return self._store.build_first_stage()
 
     def info(self) -> dict[str, Any]:
         """Counts, sizes and configuration: documents, tokens, bytes/token, compression, model."""
@@ -561,7 +561,7 @@ class SmartIndex:
         self.close()
 
     def __repr__(self) -> str:
-        return f"SmartIndex({str(self.path)!r}, {self._store.summary()})"  # type: ignore[attr-defined]
+        return f"SmartIndex({str(self.path)!r}, {self._store.summary()})"
 
     def __getattr__(self, name: str) -> Any:
         # internal state (``_segments``, ``_manifest``, ``_late_scores`` ...) lives on the store:

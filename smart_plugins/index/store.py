@@ -99,6 +99,22 @@ class Store(Protocol):
 
     def document_tokens(self, doc_id: str) -> DocumentTokens: ...
 
+    @property
+    def compression(self) -> str:
+        """How the tokens are stored (a codec name, or ``qdrant-<dtype>[+<quantisation>]``)."""
+
+    def check_writable(self) -> None:
+        """Raise unless writes are allowed (open, not ``read_only``)."""
+
+    def compact(self, *, min_deleted_share: float = 0.0) -> dict[str, Any]:
+        """Reclaim the space of deleted documents; returns a summary."""
+
+    def build_first_stage(self) -> dict[str, Any] | None:
+        """Build the pooled first-stage index now rather than at the next search."""
+
     def info(self) -> dict[str, Any]: ...
+
+    def summary(self) -> str:
+        """A few words for ``repr``."""
 
     def close(self) -> None: ...
