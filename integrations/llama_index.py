@@ -334,3 +334,7 @@ def _index_folder(index: Any) -> str | None:
 
 
 __all__ = ["NODE_INFO_KEY", "SmartPooledEmbedding", "SmartRerank", "SmartRetriever", "add_nodes", "index_nodes", "node_to_record", "record_to_node"]
+
+from smart_plugins.integrations.llama_index_vectorstore import SmartVectorStore, filters_to_where  # noqa: E402
+
+__all__ += ["SmartVectorStore", "filters_to_where"]
