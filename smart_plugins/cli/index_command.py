@@ -270,7 +270,7 @@ def run_search(args: argparse.Namespace) -> int:
         for row in block["hits"]:
             late = "-" if row["late"] is None else f"{row['late']:.4f}"
             text = row["text"].replace("\n", " ")
-            print(f"{row['rank'] + 1:>3}. {row['score']:.4f} (pooled {row['pooled']:.4f}, late {late})  {row['id']}  {text[:80]}")
+            print(f"{row['rank']:>3}. {row['score']:.4f} (pooled {row['pooled']:.4f}, late {late})  {row['id']}  {text[:80]}")
             for m in row.get("evidence", []):
                 print(f"       {m['query_token']:>15} -> {m['doc_token']:<15} {m['similarity']:.3f}")
     return 0

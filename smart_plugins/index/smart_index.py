@@ -858,7 +858,7 @@ class SmartIndex:
                     score=float(hybrid[rank]),
                     pooled=float(pooled[rank]),
                     late=None if late is None else float(late[rank]),
-                    rank=rank,
+                    rank=rank + 1,  # 1-based, as every rank shown to a user
                 )
             )
         return hits
