@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"query: {shown}")
         for hit in index.search(query, k=3):
             late = "-" if hit.late is None else f"{hit.late:.3f}"
-            print(f"  {hit.rank + 1}. {hit.id:<14} pooled {hit.pooled:.3f} late {late} hybrid {hit.score:.3f}")
+            print(f"  {hit.rank}. {hit.id:<14} pooled {hit.pooled:.3f} late {late} hybrid {hit.score:.3f}")
 
     reranked = index.rerank("green circle", [p.stem for p in pages])
     print("rerank 'green circle':", ", ".join(h.id for h in reranked))

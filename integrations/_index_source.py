@@ -124,6 +124,31 @@ def tie_lifetime(owner: Any, index: Any) -> None:
         weakref.finalize(owner, index.close)
 
 
+def open_or_create_index(
+    model: Any, index: Any = None, index_path: str | Path | None = None, options: dict[str, Any] | None = None
+) -> Any:
+    """The index of a vector store: the one given, the one at ``index_path`` (created there when the
+    folder holds none), or a new temporary one. ``options`` (``compression``, ``weights``) shape a new index."""
+    from smart_plugins.index import SmartIndex
+    from smart_plugins.index.manifest import MANIFEST_NAME
+
+    options = dict(options or {})
+    if index is not None or (index_path is not None and (Path(index_path) / MANIFEST_NAME).exists()):
+        if options.keys() - {"weights"}:
+            raise ValueError("compression= applies to a new index; this one exists already")
+        return resolve_index(index=index, index_path=index_path, encoder=model)
+    encoder = as_encoder(model if model is not None else "minilm")
+    if index_path is not None:
+        return SmartIndex.create(index_path, encoder, **options)
+    return resolve_index(texts=[], encoder=encoder, options=options)
+
+
+def reject_extra(owner: str, kwargs: dict[str, Any]) -> None:
+    """Raise TypeError naming keyword arguments a method does not take (none is dropped silently)."""
+    if kwargs:
+        raise TypeError(f"{owner} got unexpected keyword argument(s) {sorted(kwargs)}")
+
+
 def hit_scores(hit: Any) -> dict[str, Any]:
     """The score fields of a ``SearchHit`` as metadata entries."""
     return {"relevance_score": float(hit.score), "smart_pooled": float(hit.pooled), "smart_late": _maybe_float(hit.late)}

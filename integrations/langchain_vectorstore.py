@@ -15,11 +15,12 @@ from typing import Any
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
-from smart_plugins.integrations._common import as_encoder, as_weights, check_k
+from smart_plugins.integrations._common import as_weights, check_k
 from smart_plugins.integrations._index_source import (
     close_if_owned,
     closing_on_error,
-    resolve_index,
+    open_or_create_index,
+    reject_extra,
     tie_lifetime,
 )
 
@@ -87,7 +88,7 @@ class SmartVectorStore(VectorStore):
             options = {"compression": compression} if compression else {}
             if self._weights is not None:
                 options["weights"] = self._weights
-            self.index = _open_or_create(model, index, index_path, options)
+            self.index = open_or_create_index(model, index, index_path, options)
             tie_lifetime(self, self.index)
 
     # ------------------------------------------------------------------ construction
@@ -161,7 +162,7 @@ class SmartVectorStore(VectorStore):
         **kwargs: Any,
     ) -> list[str]:
         """Add (or, for an id already stored, replace) texts; returns their ids (uuid4 when not given)."""
-        _no_extra("add_texts", kwargs)
+        reject_extra("SmartVectorStore.add_texts", kwargs)
         items = list(texts)
         if not items:
             return []
@@ -176,7 +177,7 @@ class SmartVectorStore(VectorStore):
 
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool:
         """Delete documents by id (ids not stored are skipped); ``ids=None`` deletes every document."""
-        _no_extra("delete", kwargs)
+        reject_extra("SmartVectorStore.delete", kwargs)
         wanted = self.index.ids() if ids is None else [i for i in dict.fromkeys(ids) if i in self.index]
         if wanted:
             self.index.delete(wanted)
@@ -242,25 +243,6 @@ def _model_from(embedding: Any, model: Any) -> Any:
     if model is not None:
         raise ValueError("pass embedding= or model=, not both")
     return encoder
-
-
-def _open_or_create(model: Any, index: Any, index_path: str | Path | None, options: dict[str, Any]) -> Any:
-    from smart_plugins.index import SmartIndex
-    from smart_plugins.index.manifest import MANIFEST_NAME
-
-    if index is not None or (index_path is not None and (Path(index_path) / MANIFEST_NAME).exists()):
-        if options.keys() - {"weights"}:
-            raise ValueError("compression= applies to a new index; this one exists already")
-        return resolve_index(index=index, index_path=index_path, encoder=model)
-    encoder = as_encoder(model if model is not None else "minilm")
-    if index_path is not None:
-        return SmartIndex.create(index_path, encoder, **options)
-    return resolve_index(texts=[], encoder=encoder, options=options)
-
-
-def _no_extra(method: str, kwargs: dict[str, Any]) -> None:
-    if kwargs:
-        raise TypeError(f"SmartVectorStore.{method} got unexpected keyword argument(s) {sorted(kwargs)}")
 
 
 __all__ = ["SEARCH_KWARGS", "SmartVectorStore"]

@@ -20,7 +20,8 @@ from typing import Any
 
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.base.embeddings.base import BaseEmbedding
-from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr
+from llama_index.core.callbacks import CBEventType, EventPayload
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import (
     BaseNode,
@@ -29,8 +30,11 @@ from llama_index.core.schema import (
     QueryBundle,
     TextNode,
 )
+from llama_index.core.vector_stores.types import MetadataFilters
 from smart_plugins.integrations._common import as_encoder, as_weights, check_k
 from smart_plugins.integrations._index_source import (
+    close_if_owned,
+    closing_on_error,
     is_temporary,
     new_temporary_index,
     resolve_index,
@@ -45,6 +49,8 @@ NODE_INFO_KEY = "_llama_node"
 #: Score keys written into node metadata (kept out of the embed and LLM views of the node).
 SCORE_KEYS = ("smart_pooled", "smart_late")
 _NODE_FIELDS_DROPPED = ("text", "metadata", "embedding")
+#: Keyword arguments LlamaIndex's own ``BaseRetriever.__init__`` takes.
+_BASE_RETRIEVER_KWARGS = {"callback_manager", "object_map", "objects", "verbose"}
 
 
 def node_to_record(node: BaseNode) -> tuple[str, str, dict[str, Any]]:
@@ -110,20 +116,28 @@ class SmartRetriever(BaseRetriever):
     Parameters
     ----------
     index, index_path, nodes:
-        The index to search: an open ``SmartIndex``, an index folder, or nodes to put in a
-        temporary index (with ``encoder``).
+        The index to search: an open ``SmartIndex``, an index folder, or nodes to index (with
+        ``model``) in a temporary index, or in a new one at ``index_path``.
+    model:
+        Alias, folder, hub name, ``SentenceTransformer`` or ``SmartEncoder`` (``encoder=`` is the same).
     similarity_top_k:
         Nodes returned per query.
+    filters:
+        LlamaIndex ``MetadataFilters`` (EQ NE GT GTE LT LTE IN NIN, AND/OR); others raise.
     candidates, weights, where, exhaustive:
-        Passed to ``SmartIndex.search``.
+        Passed to ``SmartIndex.search`` (``where`` in the index's dict form).
 
     Examples
     --------
     >>> from llama_index.core.schema import TextNode
     >>> nodes = [TextNode(text="Debug symbols for libfoo.", id_="dbg"), TextNode(text="A banana bread recipe.", id_="bread")]
-    >>> retriever = SmartRetriever(nodes=nodes, encoder="minilm", similarity_top_k=1)
+    >>> retriever = SmartRetriever(nodes=nodes, model="minilm", similarity_top_k=1)
     >>> [(n.node.node_id, n.score > 0) for n in retriever.retrieve("libfoo debugging symbols")]
     [('dbg', True)]
+    >>> _ = retriever.insert_nodes([TextNode(text="Banana bread, step by step.", id_="bread2")])
+    >>> [n.node.node_id for n in retriever.retrieve("banana bread, step by step")]
+    ['bread2']
+    >>> retriever.close()
     """
 
     def __init__(
@@ -132,29 +146,58 @@ class SmartRetriever(BaseRetriever):
         *,
         index_path: str | Path | None = None,
         nodes: Sequence[BaseNode] | None = None,
+        model: Any = None,
         encoder: Any = None,
         similarity_top_k: int = 10,
         candidates: int = 100,
         weights: Any = None,
         where: Any = None,
+        filters: MetadataFilters | None = None,
         exhaustive: bool = False,
         **kwargs: Any,
     ) -> None:
-        if nodes is not None:
-            if index is not None or index_path is not None:
-                raise ValueError("pass nodes= alone, or index=/index_path=, not both")
-            index = index_nodes(nodes, encoder if encoder is not None else "minilm")
-        else:
-            index = resolve_index(index=index, index_path=index_path, encoder=encoder)
-        self.index = index
-        self.index_path = None if index_path is None else str(index_path)
+        unknown = set(kwargs) - _BASE_RETRIEVER_KWARGS
+        if unknown:
+            hint = "; the number of nodes returned is similarity_top_k=" if unknown & {"top_k", "k", "top_n"} else ""
+            raise TypeError(f"SmartRetriever got unexpected keyword argument(s) {sorted(unknown)}{hint}")
+        if model is not None and encoder is not None:
+            raise ValueError("pass model= or encoder= (the same thing), not both")
+        model = model if model is not None else encoder
         self.similarity_top_k = check_k(similarity_top_k, name="similarity_top_k")
         self.candidates = check_k(candidates, name="candidates")
         self.weights: ScoreWeights | None = as_weights(weights)
-        self.where = where
+        self.where = _combine_filters(where, filters)
+        self.filters = filters
         self.exhaustive = exhaustive
-        super().__init__(**kwargs)
-        tie_lifetime(self, index)
+        with closing_on_error():
+            if nodes is not None:
+                if index is not None:
+                    raise ValueError("pass nodes= alone (with index_path= to keep them), or index=, not both")
+                index = index_nodes(nodes, model if model is not None else "minilm", path=index_path)
+            else:
+                index = resolve_index(index=index, index_path=index_path, encoder=model)
+            self.index = index
+            self.index_path = None if index_path is None else str(index_path)
+            super().__init__(**kwargs)
+            tie_lifetime(self, index)
+
+    def insert_nodes(self, nodes: Sequence[BaseNode]) -> list[str]:
+        """Add (or replace, by node id) nodes in the retriever's index."""
+        return add_nodes(self.index, nodes)
+
+    def delete(self, node_ids: str | Sequence[str]) -> int:
+        """Delete nodes by id; returns how many were deleted (unknown ids raise KeyError naming them)."""
+        return int(self.index.delete(node_ids))
+
+    def delete_ref_doc(self, ref_doc_id: str) -> int:
+        """Delete every node of the source document ``ref_doc_id``; returns how many were deleted."""
+        ids = self.index.ids()
+        doomed = [d.id for d in (self.index.get(ids) if ids else []) if record_to_node(d.id, d.text, d.metadata).ref_doc_id == ref_doc_id]
+        return int(self.index.delete(doomed)) if doomed else 0
+
+    def close(self) -> None:
+        """Remove the retriever's temporary index (an index given or opened by path is left as is)."""
+        close_if_owned(self.index)
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         hits = self.index.search(
@@ -170,7 +213,11 @@ class SmartRetriever(BaseRetriever):
         """JSON-able settings; needs an index opened from (or saved at) a folder."""
         path = self.index_path or _index_folder(self.index)
         if path is None:
-            raise ValueError("this retriever's index is temporary (built from nodes); open a saved index to serialise")
+            raise ValueError(
+                "this retriever's index is temporary (built from nodes), so there is nothing to point a config at: "
+                "build it with SmartRetriever(nodes=..., index_path='my-index') (or open a saved index with "
+                "index_path=) and to_dict() will name that folder"
+            )
         if self.where is not None and not isinstance(self.where, dict):
             raise ValueError("a callable where= filter cannot be serialised; use a dict filter")
         return {
@@ -211,6 +258,8 @@ class SmartRerank(BaseNodePostprocessor):
     1
     """
 
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
     model: str = Field(default="minilm", description="Model path, hub name or packaged alias.")
     top_n: int | None = Field(default=5, description="Nodes kept (None: all, reordered).")
     weights: dict[str, float] | None = Field(default=None, description="Hybrid weights {'pool': .., 'late': ..}.")
@@ -234,6 +283,12 @@ class SmartRerank(BaseNodePostprocessor):
     def class_name(cls) -> str:
         return "SmartRerank"
 
+    def __repr__(self) -> str:
+        weights = as_weights(self.weights)
+        shown = "index default" if weights is None else f"{weights.pool:g}:{weights.late:g}"
+        source = ", from a SmartIndex" if self._index is not None else ""
+        return f"SmartRerank(model={self.model!r}, top_n={self.top_n}, weights={shown}{source})"
+
     @property
     def encoder(self) -> Any:
         return self._encoder
@@ -245,8 +300,21 @@ class SmartRerank(BaseNodePostprocessor):
             raise ValueError("SmartRerank needs the query (query_bundle or query_str)")
         if not nodes:
             return []
+        with self.callback_manager.event(
+            CBEventType.RERANKING,
+            payload={
+                EventPayload.NODES: nodes,
+                EventPayload.MODEL_NAME: self.model,
+                EventPayload.QUERY_STR: query_bundle.query_str,
+                EventPayload.TOP_K: self.top_n,
+            },
+        ) as event:
+            out = self._rerank(nodes, query_bundle.query_str)
+            event.on_end(payload={EventPayload.NODES: out})
+        return out
+
+    def _rerank(self, nodes: list[NodeWithScore], query: str) -> list[NodeWithScore]:
         weights = as_weights(self.weights)
-        query = query_bundle.query_str
         index = self._index
         if index is not None and all(n.node.node_id in index for n in nodes):
             by_id = {n.node.node_id: n for n in nodes}
@@ -313,6 +381,20 @@ class SmartPooledEmbedding(BaseEmbedding):
         return await asyncio.to_thread(self._get_text_embedding, text)
 
 
+def _combine_filters(where: Any, filters: MetadataFilters | None) -> Any:
+    """``where`` (the index's form) and ``filters`` (LlamaIndex's) joined with AND."""
+    from smart_plugins.integrations.llama_index_vectorstore import filters_to_where
+
+    translated = filters_to_where(filters)
+    if translated is None:
+        return where
+    if where is None:
+        return translated
+    if not isinstance(where, dict):
+        raise ValueError("a callable where= cannot be combined with filters=; express both as filters")
+    return {"$and": [where, translated]}
+
+
 def _hide_keys(node: BaseNode, keys: Sequence[str]) -> None:
     for attr in ("excluded_embed_metadata_keys", "excluded_llm_metadata_keys"):
         excluded = getattr(node, attr)
@@ -334,3 +416,7 @@ def _index_folder(index: Any) -> str | None:
 
 
 __all__ = ["NODE_INFO_KEY", "SmartPooledEmbedding", "SmartRerank", "SmartRetriever", "add_nodes", "index_nodes", "node_to_record", "record_to_node"]
+
+from smart_plugins.integrations.llama_index_vectorstore import SmartVectorStore, filters_to_where  # noqa: E402
+
+__all__ += ["SmartVectorStore", "filters_to_where"]

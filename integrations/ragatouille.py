@@ -370,7 +370,7 @@ class SmartRAG:
         result = {
             "content": hit.text,
             "score": float(hit.score),
-            "rank": hit.rank + base,
+            "rank": hit.rank - 1 + base,  # SearchHit.rank is 1-based
             "document_id": meta.get("document_id", hit.id),
             "passage_id": hit.id,
             "pooled_score": float(hit.pooled),

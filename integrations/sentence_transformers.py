@@ -34,7 +34,7 @@ from torch import Tensor
 from smart_plugins.atomic import atomic_write_text
 from smart_plugins.encoder import EncodedTexts, SmartEncoder, TokenPolicy
 from smart_plugins.models import resolve_model_name
-from smart_plugins.rerank import RankedText, rerank_texts
+from smart_plugins.rerank import rerank_texts
 from smart_plugins.scoring import ScoreWeights, SmartScores, smart_scores
 
 #: File, next to ``modules.json``, that holds the SMART settings of a saved model.
@@ -70,7 +70,7 @@ class SmartSentenceTransformer(SentenceTransformer):
     >>> q, d = model.encode_smart_queries(["debug symbols"]), model.encode_smart_documents(texts)
     >>> model.similarity(q, d).argmax().item()  # EncodedTexts in -> hybrid scores out
     0
-    >>> [hit.index for hit in model.rank("debug symbols", texts)]
+    >>> [hit["corpus_id"] for hit in model.rank("debug symbols", texts)]  # CrossEncoder.rank's shape
     [0, 1]
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     model.save(folder)
@@ -169,10 +169,34 @@ class SmartSentenceTransformer(SentenceTransformer):
         )
 
     def rank(
-        self, query: str, documents: Sequence[str], *, top_k: int | None = None, weights: WeightsLike = None
-    ) -> list[RankedText]:
-        """SMART-rerank ``documents`` for ``query`` (one batched pass), best first."""
-        return rerank_texts(self.smart_encoder, query, documents, k=top_k, weights=as_weights(weights) or self.smart_weights)
+        self,
+        query: str,
+        documents: Sequence[str],
+        *,
+        top_k: int | None = None,
+        return_documents: bool = False,
+        weights: WeightsLike = None,
+    ) -> list[dict[str, Any]]:
+        """SMART-rerank ``documents`` for ``query`` in one batched pass, shaped like ``CrossEncoder.rank``.
+
+        Returns ``[{"corpus_id": i, "score": hybrid}, ...]`` best first (``"text"`` added with
+        ``return_documents=True``), at most ``top_k`` entries.
+
+        Examples
+        --------
+        >>> model = SmartSentenceTransformer("minilm", device="cpu")
+        >>> model.rank("debug symbols", ["Docs for libfoo.", "Debug symbols for libfoo."], top_k=1, return_documents=True)[0]["text"]
+        'Debug symbols for libfoo.'
+        """
+        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k <= 0):
+            raise ValueError(f"top_k must be a positive integer or None, got {top_k!r}")
+        ranked = rerank_texts(self.smart_encoder, query, documents, k=top_k, weights=as_weights(weights) or self.smart_weights)
+        out: list[dict[str, Any]] = []
+        for r in ranked:
+            out.append({"corpus_id": r.index, "score": r.score})
+            if return_documents:
+                out[-1]["text"] = documents[r.index]
+        return out
 
     def smart_config(self) -> dict[str, Any]:
         """The JSON-able SMART settings that :meth:`save` writes."""
@@ -184,10 +208,31 @@ class SmartSentenceTransformer(SentenceTransformer):
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str, *args: Any, **kwargs: Any) -> None:
-        """``SentenceTransformer.save`` plus ``smart_plugins.json`` (written atomically)."""
+        """``SentenceTransformer.save`` plus ``smart_plugins.json`` (written atomically); the model card
+        (``README.md``) gets a section stating the SMART settings."""
         super().save(path, *args, **kwargs)
         _write_json_atomic(Path(path) / SMART_CONFIG_FILE, self.smart_config())
+        card = Path(path) / "README.md"
+        if card.is_file():
+            atomic_write_text(card, card.read_text(encoding="utf-8").rstrip("\n") + "\n\n" + self.smart_card_section())
 
+    def smart_card_section(self) -> str:
+        """The model-card section naming the SMART settings: weights, token policy, token adapter."""
+        adapters = [m for m in self if type(m).__name__ == "TokenAdapter"]
+        adapter = "none (the model's own token states)"
+        if adapters:
+            out_dim = getattr(adapters[0], "output_dim", None)
+            adapter = "a trained smart-plugins TokenAdapter" + (f" ({out_dim}-d token vectors)" if out_dim else "")
+        policy = json.dumps(self.token_policy.describe(), sort_keys=True)
+        return (
+            "## SMART settings (smart-plugins)\n\n"
+            "Loaded with `smart_plugins.integrations.sentence_transformers.SmartSentenceTransformer`, this model also\n"
+            "scores with the SMART hybrid `pool * cos(pooled) + late * MaxSim(tokens)`:\n\n"
+            f"- hybrid weights: pool {self.smart_weights.pool:g}, late {self.smart_weights.late:g}\n"
+            f"- token policy: `{policy}`\n"
+            f"- token adapter: {adapter}\n"
+            f"- settings file: `{SMART_CONFIG_FILE}`\n"
+        )
 
 def read_smart_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The SMART settings saved in a model folder (``{}`` when it has none or is not a folder)."""

@@ -11,16 +11,50 @@ The core is a row of small folders, read in this order:
 False
 """
 
-from smart_plugins.encoder import EncodedTexts, SmartEncoder, TokenPolicy
-from smart_plugins.models import resolve_model_name
-from smart_plugins.scoring import (
-    ScoreWeights,
-    SmartScorer,
-    SmartScores,
-    late_scores,
-    pooled_scores,
-    smart_scores,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Names are imported on first use (PEP 562), so ``import smart_plugins`` (and the CLI's --help) stays
+# light; ``from smart_plugins import SmartEncoder`` works as before.
+_LAZY = {
+    "EncodedTexts": "smart_plugins.encoder",
+    "SmartEncoder": "smart_plugins.encoder",
+    "TokenPolicy": "smart_plugins.encoder",
+    "resolve_model_name": "smart_plugins.models",
+    "ScoreWeights": "smart_plugins.scoring",
+    "SmartScorer": "smart_plugins.scoring",
+    "SmartScores": "smart_plugins.scoring",
+    "late_scores": "smart_plugins.scoring",
+    "pooled_scores": "smart_plugins.scoring",
+    "smart_scores": "smart_plugins.scoring",
+}
+
+if TYPE_CHECKING:
+    from smart_plugins.encoder import EncodedTexts, SmartEncoder, TokenPolicy
+    from smart_plugins.models import resolve_model_name
+    from smart_plugins.scoring import (
+        ScoreWeights,
+        SmartScorer,
+        SmartScores,
+        late_scores,
+        pooled_scores,
+        smart_scores,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'smart_plugins' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __version__ = "0.1.0"
 

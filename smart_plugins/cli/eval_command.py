@@ -115,6 +115,11 @@ def run_eval(args: argparse.Namespace) -> int:
         compute_dtype=torch.bfloat16 if args.bf16 else None,
         show_progress=not args.quiet,
     )
+    from smart_plugins.evaluation.dataset import beir_files
+
+    beir_files(args.dataset, args.split)  # a wrong folder or split is reported before the model loads
+    if args.tune_lambda:
+        beir_files(args.dataset, args.tune_split)
     encoder = None
     if config.needs_dense:
         from smart_plugins.encoder import SmartEncoder

@@ -7,18 +7,23 @@ import json
 import os
 import shutil
 import sys
+import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from smart_plugins.cli.corpus import already_indexed, corpus_documents, read_corpus, scan_corpus
 
 
+#: ``smart_plugins.index.CODEC_NAMES`` and ``DEFAULT_COMPRESSION``, repeated so that registering the
+#: command imports no torch (tests/cli/test_startup.py checks that they agree).
+CODEC_NAMES = ("fp32", "fp16", "int8", "residual-4", "residual-2", "residual-1")
+DEFAULT_COMPRESSION = "residual-4"
+
+
 def register(subparsers: Any) -> None:
     """Add the ``index`` (with its sub-commands) and ``search`` commands."""
-    from smart_plugins.index.codecs import CODEC_NAMES
-    from smart_plugins.index.smart_index import DEFAULT_COMPRESSION
-
     index = subparsers.add_parser(
         "index",
         help="build and maintain a persistent SMART index",
@@ -39,6 +44,9 @@ def register(subparsers: Any) -> None:
     build.add_argument("--batch-size", type=int, default=32, help="encoding batch size (default: 32)")
     build.add_argument("--chunk", type=int, default=4096, help="documents committed per add (default: 4096)")
     build.add_argument("--limit", type=int, help="index only the first N documents")
+    build.add_argument("--truncation", choices=("warn", "chunk"), default="warn",
+                       help="texts longer than the model's limit: truncate with a warning (default) or index "
+                            "every token in overlapping windows (chunk)")
     add_store_arguments(build)
     build.set_defaults(func=run_build)
 
@@ -49,6 +57,8 @@ def register(subparsers: Any) -> None:
     add.add_argument("--device", help="cuda / cpu")
     add.add_argument("--batch-size", type=int, default=32)
     add.add_argument("--chunk", type=int, default=4096, help="documents committed per add (default: 4096)")
+    add.add_argument("--truncation", choices=("warn", "chunk"), default="warn",
+                     help="texts longer than the model's limit: truncate with a warning (default) or keep every token (chunk)")
     add.set_defaults(func=run_add)
 
     delete = actions.add_parser("delete", help="delete documents by id")
@@ -116,13 +126,29 @@ def _ingest(index: Any, corpus: str, chunk: int, limit: int | None, upsert: bool
     from tqdm.auto import tqdm
 
     total = 0
-    for rows in tqdm(_chunks(read_corpus(corpus, limit), chunk), desc="Indexing", unit="chunk", disable=None):
-        ids, texts, metas = (list(x) for x in zip(*rows))
-        if getattr(index.encoder, "family", "text") != "text":  # rows with an 'image' path become image documents
-            texts = corpus_documents(texts, metas, Path(corpus).parent)
-        (index.upsert if upsert else index.add)(texts, ids=ids, metadata=metas)
-        total += len(rows)
+    with _cli_warnings(), tqdm(desc="Indexing", unit="doc", disable=None) as bar:
+        for rows in _chunks(read_corpus(corpus, limit), chunk):
+            ids, texts, metas = (list(x) for x in zip(*rows))
+            if getattr(index.encoder, "family", "text") != "text":  # rows with an 'image' path become image documents
+                texts = corpus_documents(texts, metas, Path(corpus).parent)
+            (index.upsert if upsert else index.add)(texts, ids=ids, metadata=metas)
+            total += len(rows)
+            bar.update(len(rows))
     return total
+
+
+@contextmanager
+def _cli_warnings() -> Iterator[None]:
+    """Show library warnings with the CLI's spelling of their advice (``--truncation chunk``)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+
+        def show(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+            text = str(message).replace("pass truncation='chunk'", "pass --truncation chunk")
+            print(f"smart-plugins: warning: {text}", file=sys.stderr)
+
+        warnings.showwarning = show
+        yield
 
 
 def run_build(args: argparse.Namespace) -> int:
@@ -137,7 +163,7 @@ def run_build(args: argparse.Namespace) -> int:
         raise FileExistsError(f"an index already exists at {target}; use 'smart-plugins index add' to grow it")
     scan_corpus(args.corpus, args.limit).check_unique(args.corpus)  # every row checked before anything is created
     weights = ScoreWeights.parse(args.weights)
-    encoder = SmartEncoder(args.model, device=args.device, batch_size=args.batch_size)
+    encoder = SmartEncoder(args.model, device=args.device, batch_size=args.batch_size, truncation=args.truncation)
     existed = target.exists()
     try:
         with SmartIndex.create(
@@ -179,7 +205,7 @@ def run_add(args: argparse.Namespace) -> int:
             taken = already_indexed(current, [doc_id for doc_id, _, _ in read_corpus(args.corpus)])
         if taken:
             raise ValueError(taken)
-    with _open(args.dir, args.device, args.batch_size) as index:
+    with _open(args.dir, args.device, args.batch_size, truncation=args.truncation) as index:
         n = _ingest(index, args.corpus, args.chunk, None, upsert=args.upsert)
         index.build_first_stage()
         print(f"{'upserted' if args.upsert else 'added'} {n} documents; the index holds {len(index)}")
@@ -278,7 +304,7 @@ def run_search(args: argparse.Namespace) -> int:
         for row in block["hits"]:
             late = "-" if row["late"] is None else f"{row['late']:.4f}"
             text = row["text"].replace("\n", " ")
-            print(f"{row['rank'] + 1:>3}. {row['score']:.4f} (pooled {row['pooled']:.4f}, late {late})  {row['id']}  {text[:80]}")
+            print(f"{row['rank']:>3}. {row['score']:.4f} (pooled {row['pooled']:.4f}, late {late})  {row['id']}  {text[:80]}")
             for m in row.get("evidence", []):
                 print(f"       {m['query_token']:>15} -> {m['doc_token']:<15} {m['similarity']:.3f}")
     return 0
@@ -291,7 +317,7 @@ def evidence_heatmap(index: Any, query: str, hit: Any, number: int, folder: str 
     from smart_plugins.index.heatmap import explain_heatmap
 
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in hit.id)[:80]
-    return explain_heatmap(index, query, hit.id, Path(folder) / f"q{number}-{hit.rank + 1:03d}-{safe}.png")
+    return explain_heatmap(index, query, hit.id, Path(folder) / f"q{number}-{hit.rank:03d}-{safe}.png")
 
 
 def _parse_where(item: str) -> tuple[str, Any]:
@@ -305,13 +331,13 @@ def _parse_where(item: str) -> tuple[str, Any]:
     return key, value
 
 
-def _open(folder: str, device: str | None, batch_size: int, read_only: bool = False) -> Any:
-    """Open an index with its recorded encoder, rebuilt on ``device`` with ``batch_size``."""
+def _open(folder: str, device: str | None, batch_size: int, read_only: bool = False, truncation: str = "warn") -> Any:
+    """Open an index with its recorded encoder, rebuilt on ``device`` with ``batch_size`` and ``truncation``."""
     from smart_plugins.index import SmartIndex
     from smart_plugins.index.encoder_config import rebuild_encoder
     from smart_plugins.index.smart_index import recorded_encoder
 
-    encoder = rebuild_encoder(recorded_encoder(folder), device=device, batch_size=batch_size)
+    encoder = rebuild_encoder(recorded_encoder(folder), device=device, batch_size=batch_size, truncation=truncation)
     return SmartIndex.open(folder, encoder, read_only=read_only)
 
 

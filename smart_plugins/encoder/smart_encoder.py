@@ -6,11 +6,10 @@ import logging
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 import torch.nn.functional as F
-from sentence_transformers import SentenceTransformer
 from torch import Tensor
 from tqdm.auto import tqdm
 
@@ -30,6 +29,9 @@ from smart_plugins.encoder.visual_budget import cap_visual_tokens, plan_batches,
 from smart_plugins.encoder.token_policy import TokenPolicy, kept_token_mask
 from smart_plugins.encoder.token_weights import TOKEN_WEIGHT_LOGITS_KEY, weight_tokens
 from smart_plugins.models import resolve_model_name
+
+if TYPE_CHECKING:  # imported where used: opening an index for info/delete needs no model library
+    from sentence_transformers import SentenceTransformer
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +127,8 @@ class SmartEncoder:
         _check_chunking(chunk_overlap, max_chunk_tokens)
         if dtype is not None and not ((isinstance(dtype, str) and dtype in _DTYPES) or (isinstance(dtype, torch.dtype) and dtype.is_floating_point)):
             raise ValueError(f"dtype must be one of {tuple(_DTYPES)} or a floating torch.dtype, got {dtype!r}")
+        from sentence_transformers import SentenceTransformer
+
         device = device or default_device()
         if isinstance(model, SentenceTransformer):
             self.model = model.to(device)
@@ -242,6 +246,8 @@ class SmartEncoder:
         ]
         if normalize:
             modules.append(Normalize())
+        from sentence_transformers import SentenceTransformer
+
         model = SentenceTransformer(modules=modules, device=str(kwargs.pop("device", None) or default_device()))
         encoder = cls(model, device=model.device, **kwargs)
         encoder.model_name = model_name_or_path

@@ -56,11 +56,10 @@ class BeirDataset:
         return {d: i for i, d in enumerate(self.doc_ids)}
 
 
-def load_beir(folder: str | Path, split: str = "test", *, max_queries: int | None = None) -> BeirDataset:
-    """Read a BEIR folder; only queries judged in ``qrels/<split>.tsv`` are kept.
+def beir_files(folder: str | Path, split: str = "test") -> tuple[Path, Path, Path]:
+    """``corpus.jsonl``, ``queries.jsonl`` and ``qrels/<split>.tsv`` of a BEIR folder (cheap: no file is read).
 
-    ``max_queries`` keeps the first N judged queries (for quick runs). Raises ``FileNotFoundError``
-    naming the missing file and ``ValueError`` naming the bad line on malformed input.
+    Raises ``FileNotFoundError`` naming the missing folder or file (and the splits that exist).
     """
     root = Path(folder)
     if not root.is_dir():
@@ -72,6 +71,17 @@ def load_beir(folder: str | Path, split: str = "test", *, max_queries: int | Non
             available = sorted(p.stem for p in (root / "qrels").glob("*.tsv")) if (root / "qrels").is_dir() else []
             hint = f" (available splits: {', '.join(available)})" if path == qrels_path and available else ""
             raise FileNotFoundError(f"BEIR dataset {str(root)!r} has no {path.relative_to(root)}{hint}")
+    return corpus_path, queries_path, qrels_path
+
+
+def load_beir(folder: str | Path, split: str = "test", *, max_queries: int | None = None) -> BeirDataset:
+    """Read a BEIR folder; only queries judged in ``qrels/<split>.tsv`` are kept.
+
+    ``max_queries`` keeps the first N judged queries (for quick runs). Raises ``FileNotFoundError``
+    naming the missing file and ``ValueError`` naming the bad line on malformed input.
+    """
+    root = Path(folder)
+    corpus_path, queries_path, qrels_path = beir_files(root, split)
     doc_ids, doc_texts, doc_images = [], [], []
     for lineno, row in _read_jsonl(corpus_path):
         doc_ids.append(_field(row, "_id", corpus_path, lineno))

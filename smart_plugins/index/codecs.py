@@ -406,7 +406,10 @@ def _kmeans(sample: np.ndarray, k: int, seed: int) -> np.ndarray:
         raise ModuleNotFoundError(
             "residual compression needs faiss for k-means: pip install 'smart-plugins[index]' (faiss-cpu)"
         ) from exc
-    kmeans = faiss.Kmeans(sample.shape[1], k, niter=15, seed=seed, verbose=False, max_points_per_centroid=256)
+    # min_points_per_centroid matches the auto cap (sample / 32): faiss otherwise warns below 39 points per centroid
+    kmeans = faiss.Kmeans(
+        sample.shape[1], k, niter=15, seed=seed, verbose=False, max_points_per_centroid=256, min_points_per_centroid=32
+    )
     kmeans.train(np.ascontiguousarray(sample, dtype=np.float32))
     return np.ascontiguousarray(kmeans.centroids, dtype=np.float32)
 

@@ -62,7 +62,7 @@ def write_evidence_html(
             parts.append(f'<section class="hit" data-id="{html.escape(hit.id)}">')
             late = "-" if hit.late is None else f"{hit.late:.4f}"
             parts.append(
-                f"<h3>{hit.rank + 1}. {html.escape(hit.id)} <small>score {hit.score:.4f} "
+                f"<h3>{hit.rank}. {html.escape(hit.id)} <small>score {hit.score:.4f} "
                 f"(pooled {hit.pooled:.4f}, late {late})</small></h3>"
             )
             if hit.text:

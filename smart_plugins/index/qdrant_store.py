@@ -724,7 +724,7 @@ class QdrantStore:
             oversampling=float(self._options.oversampling),
         )
         hits = []
-        for rank, found in enumerate(self._backend.query(plan)):
+        for rank, found in enumerate(self._backend.query(plan), start=1):  # 1-based, as every rank shown
             pooled = float(np.asarray(found.pooled, dtype=np.float32) @ q_pooled.numpy()) if found.pooled else 0.0
             late = (found.score - weights.pool * pooled) / weights.late if weights.uses_late else None
             hits.append(

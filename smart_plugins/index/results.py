@@ -25,13 +25,15 @@ class IndexedDocument:
 class SearchHit:
     """One ranked result: the document, its hybrid ``score``, its two parts, and its ``rank``.
 
-    ``late`` is None when the late weight is 0 (no MaxSim was computed).
+    ``rank`` is 1-based (the best hit has rank 1), like every rank smart-plugins shows a user: the
+    CLI's text and ``--json`` output and the RAGatouille facade's results. ``late`` is None when
+    the late weight is 0 (no MaxSim was computed).
 
     Examples
     --------
-    >>> hit = SearchHit(id="d1", text="t", metadata={}, score=1.5, pooled=0.7, late=0.8, rank=0)
+    >>> hit = SearchHit(id="d1", text="t", metadata={}, score=1.5, pooled=0.7, late=0.8, rank=1)
     >>> hit.rank, hit.score
-    (0, 1.5)
+    (1, 1.5)
     """
 
     id: str
@@ -41,6 +43,10 @@ class SearchHit:
     pooled: float
     late: float | None
     rank: int
+
+    def __post_init__(self) -> None:
+        if self.rank < 1:
+            raise ValueError(f"SearchHit.rank is 1-based (the best hit is 1), got {self.rank}")
 
 
 @dataclass(frozen=True)

@@ -176,7 +176,7 @@ def hits(
                 score=float(hybrid[rank]),
                 pooled=float(pooled[rank]),
                 late=None if late is None else float(late[rank]),
-                rank=rank,
+                rank=rank + 1,  # 1-based, as every rank shown to a user
             )
         )
     return out

@@ -100,3 +100,14 @@ def test_duplicate_ids_in_add_are_reported_before_encoding(tmp_path, tiny_model_
     assert "3 id(s) of the corpus are already in the index: 'd0', 'd1', 'd2'; pass --upsert" in err
     with SmartIndex.open(folder, None) as index:
         assert len(index) == 3 and index.version == 1
+
+
+def test_build_over_an_index_gives_cli_advice(tmp_path, tiny_model_dir, capsys):
+    corpus = _write(tmp_path / "c.jsonl", GOOD)
+    args = ["index", "build", str(tmp_path / "idx"), "--model", str(tiny_model_dir), "--corpus", str(corpus),
+            "--compression", "fp16"]
+    assert main(args) == 0
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "smart-plugins index add" in err and "exist_ok" not in err
+    assert (tmp_path / "idx" / "manifest.json").exists()  # the existing index is untouched

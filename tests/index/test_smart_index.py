@@ -67,7 +67,7 @@ def test_search_matches_brute_force_smart_scores(index, tiny_encoder, corpus):
     ids, texts, _ = corpus
     query = "red star labels"
     hits = index.search(query, k=8)
-    assert [h.rank for h in hits] == list(range(8))
+    assert [h.rank for h in hits] == list(range(1, 9))  # 1-based
     expected = smart_scores(tiny_encoder.encode_queries([query]), tiny_encoder.encode_documents(texts))
     order = torch.argsort(expected.hybrid[0], descending=True).tolist()
     assert [h.id for h in hits] == [ids[i] for i in order]

@@ -29,7 +29,14 @@ def test_retriever_evaluator_smart_beats_pooled(minilm_encoder):
     from llama_index.core.schema import TextNode
 
     from smart_plugins.evaluation.toy import make_toy_task
-    from smart_plugins.integrations.llama_index import SmartPooledEmbedding, SmartRerank, SmartRetriever
+    from llama_index.core import StorageContext
+
+    from smart_plugins.integrations.llama_index import (
+        SmartPooledEmbedding,
+        SmartRerank,
+        SmartRetriever,
+        SmartVectorStore,
+    )
 
     task = make_toy_task(n_docs=32, bindings=4, group_size=4, seed=0)
     nodes = [TextNode(text=text, id_=doc_id) for doc_id, text in task.docs]
@@ -50,7 +57,15 @@ def test_retriever_evaluator_smart_beats_pooled(minilm_encoder):
         ),
         task,
     )
-    print(f"pooled {base}  pooled+SmartRerank {reranked}  SmartRetriever {smart}")
+    store = SmartVectorStore(model=minilm_encoder)
+    over_store = VectorStoreIndex(
+        nodes, storage_context=StorageContext.from_defaults(vector_store=store), embed_model=store.embed_model
+    ).as_retriever(similarity_top_k=10)
+    stored, stored_run = _evaluate(RetrieverEvaluator.from_metric_names(metrics, retriever=over_store), task)
+    store.close()
+    print(f"pooled {base}  pooled+SmartRerank {reranked}  SmartRetriever {smart}  VectorStoreIndex(SmartVectorStore) {stored}")
+    # a VectorStoreIndex over the SMART store ranks exactly as the SMART retriever does
+    assert stored_run == run and stored == smart
     assert reranked["hit_rate"] == base["hit_rate"]  # a rerank of the same 10 candidates keeps the hit rate
     assert reranked["mrr"] > base["mrr"]
     assert smart["mrr"] > base["mrr"]

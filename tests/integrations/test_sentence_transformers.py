@@ -62,8 +62,13 @@ def test_rank_and_scores_follow_the_weights(smart_model):
     assert scores.late is None and torch.allclose(scores.hybrid, scores.pooled)
     ranked = smart_model.rank("red star label", TEXTS, top_k=2)
     full = smart_model.smart_scores(["red star label"], TEXTS)
-    assert [r.index for r in ranked] == torch.argsort(full.hybrid[0], descending=True)[:2].tolist()
-    assert ranked[0].score == pytest.approx(float(full.hybrid[0].max()), abs=1e-5)
+    assert [r["corpus_id"] for r in ranked] == torch.argsort(full.hybrid[0], descending=True)[:2].tolist()
+    assert ranked[0]["score"] == pytest.approx(float(full.hybrid[0].max()), abs=1e-5)
+    assert set(ranked[0]) == {"corpus_id", "score"}  # CrossEncoder.rank's keys
+    with_text = smart_model.rank("red star label", TEXTS, return_documents=True)
+    assert len(with_text) == len(TEXTS) and with_text[0]["text"] == TEXTS[with_text[0]["corpus_id"]]
+    with pytest.raises(ValueError, match="top_k"):
+        smart_model.rank("red", TEXTS, top_k=0)
 
 
 def test_save_round_trips_without_trust_remote_code(tiny_model_dir, tmp_path):
@@ -74,6 +79,8 @@ def test_save_round_trips_without_trust_remote_code(tiny_model_dir, tmp_path):
     modules = json.loads((folder / "modules.json").read_text())
     assert all(m["type"].startswith("sentence_transformers.") for m in modules)
     assert read_smart_config(folder)["weights"] == {"pool": 0.25, "late": 1.0}
+    card = (folder / "README.md").read_text()
+    assert "## SMART settings" in card and "pool 0.25, late 1" in card and '"skip_punctuation": true' in card
     plain = SentenceTransformer(str(folder), device="cpu")  # would raise if a custom module type were saved
     again = SmartSentenceTransformer(str(folder), device="cpu")
     assert again.smart_weights == ScoreWeights(0.25, 1.0)
