@@ -165,12 +165,12 @@ class Segment:
         files = entry["files"]
         for name, record in files.items():
             _check(folder / name, record, verify)
-        n_docs = int(entry["n_docs"])
+        n_docs, n_tokens = int(entry["n_docs"]), int(entry["n_tokens"])
         alive = np.ones(n_docs, dtype=np.bool_)
         if entry.get("tombstones"):
             record = entry["tombstones"]
             _check(folder / record["file"], record, verify)
-            alive = ~load_npy(folder / record["file"], mmap=False)
+            alive = ~load_npy(folder / record["file"], mmap=False, rows=n_docs)
         try:
             ids = json.loads((folder / "ids.json").read_text())
         except json.JSONDecodeError as exc:
@@ -178,22 +178,24 @@ class Segment:
         segment = cls(
             folder=folder,
             entry=entry,
-            pooled=load_npy(folder / "pooled.npy", mmap=True),
-            offsets=load_npy(folder / "offsets.npy", mmap=False),
-            token_ids=load_npy(folder / "token_ids.npy", mmap=True),
-            positions=load_npy(folder / "positions.npy", mmap=True),
+            pooled=load_npy(folder / "pooled.npy", mmap=True, rows=n_docs),
+            offsets=load_npy(folder / "offsets.npy", mmap=False, rows=n_docs + 1),
+            token_ids=load_npy(folder / "token_ids.npy", mmap=True, rows=n_tokens),
+            positions=load_npy(folder / "positions.npy", mmap=True, rows=n_tokens),
             token_arrays={
-                name[len(TOKEN_PREFIX) : -len(".npy")]: load_npy(folder / name, mmap=True, random_access=True)
+                name[len(TOKEN_PREFIX) : -len(".npy")]: load_npy(folder / name, mmap=True, random_access=True, rows=n_tokens)
                 for name in files
                 if name.startswith(TOKEN_PREFIX)
             },
             ids=ids,
             alive=alive,
-            doc_offsets=load_npy(folder / "docs_offsets.npy", mmap=False),
+            doc_offsets=load_npy(folder / "docs_offsets.npy", mmap=False, rows=n_docs + 1),
             docs=_map_file(folder / "docs.jsonl"),
         )
         if len(ids) != n_docs or len(segment.offsets) != n_docs + 1 or len(alive) != n_docs:
             raise IndexCorruptedError(f"segment {folder} is inconsistent: its files disagree on the document count")
+        _check_boundaries(folder / "offsets.npy", segment.offsets, n_tokens)
+        _check_boundaries(folder / "docs_offsets.npy", segment.doc_offsets, len(segment.docs))
         return segment
 
     @property
@@ -248,6 +250,20 @@ class Segment:
         else:
             arrays = {name: array[index] for name, array in self.token_arrays.items()}
         return arrays, offsets, index
+
+
+def _check_boundaries(path: Path, offsets: np.ndarray, total: int) -> None:
+    """Offsets must start at 0, never decrease and end at ``total`` (what the rows index into).
+
+    Checked on every load, with or without ``verify``: damaged offsets would otherwise make a
+    search ask for arrays of any size.
+    """
+    if offsets.ndim != 1 or not np.issubdtype(offsets.dtype, np.integer):
+        raise IndexCorruptedError(f"index file {path} is not a vector of integer offsets")
+    if len(offsets) and (int(offsets[0]) != 0 or int(offsets[-1]) != total or bool((np.diff(offsets) < 0).any())):
+        raise IndexCorruptedError(
+            f"index file {path} holds offsets that do not run from 0 to {total} in order: the file is corrupted"
+        )
 
 
 def _map_file(path: Path) -> bytes | mmap.mmap:
