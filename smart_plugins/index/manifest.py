@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from smart_plugins.index.storage import IndexCorruptedError, atomic_write_json
+from smart_plugins.index.storage import IndexCorruptedError, atomic_write_json, fsync_dir
 from smart_plugins.index.validation import check_file_name, check_segment_name, validate_manifest_first_stage
 
 MANIFEST_NAME = "manifest.json"
@@ -120,10 +120,20 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 
 
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
-    """Atomically switch the index to ``manifest`` (stamps the update time and the checksum)."""
+    """Atomically switch the index to ``manifest`` (stamps the update time and the checksum).
+
+    Durability: the folders that received new entries for this commit (``segments/`` for new
+    segment folders, the index folder for a new codec file) are fsync'ed before the switch, and
+    the switch itself (temporary file fsync'ed, renamed, index folder fsync'ed) after, so once
+    this returns the commit survives a power loss on a file system that honours fsync.
+    """
+    folder = Path(folder)
     manifest["updated"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     manifest[CHECKSUM_KEY] = manifest_checksum(manifest)
-    atomic_write_json(Path(folder) / MANIFEST_NAME, manifest)
+    if (folder / SEGMENTS_DIR).is_dir():
+        fsync_dir(folder / SEGMENTS_DIR)
+    fsync_dir(folder)
+    atomic_write_json(folder / MANIFEST_NAME, manifest)
 
 
 def _is_count(value: Any) -> bool:

@@ -27,6 +27,7 @@ import numpy as np
 from smart_plugins.index.codecs import TokenCodec
 from smart_plugins.index.storage import (
     IndexCorruptedError,
+    fsync_dir,
     load_npy,
     verify_file,
     write_fsynced,
@@ -51,7 +52,7 @@ def write_segment(
     positions: np.ndarray,
     codec: TokenCodec,
 ) -> dict[str, Any]:
-    """Write a new segment folder (every file fsync'ed) and return its manifest entry."""
+    """Write a new segment folder (every file and the folder's entries fsync'ed); return its manifest entry."""
     lines = [
         (json.dumps({"text": t, "metadata": m}, ensure_ascii=False, allow_nan=False) + "\n").encode() for t, m in zip(texts, metadata)
     ]
@@ -117,6 +118,8 @@ def _write_files(
     line_offsets[1:] = np.cumsum([len(line) for line in doc_lines])
     record("docs.jsonl", write_fsynced(folder / "docs.jsonl", b"".join(doc_lines)))
     record("docs_offsets.npy", write_npy(folder / "docs_offsets.npy", line_offsets))
+    fsync_dir(folder)  # the files' entries in the new folder
+    fsync_dir(folder.parent)  # the new folder's entry in segments/
     return {"name": folder.name, "n_docs": len(ids), "n_tokens": int(offsets[-1]), "files": files, "tombstones": None}
 
 
@@ -124,6 +127,7 @@ def write_tombstones(folder: Path, version: int, deleted: np.ndarray) -> dict[st
     """Write a segment's deletion mask for manifest ``version``; returns its manifest record."""
     name = f"deleted-v{version}.npy"
     sha = write_npy(folder / name, deleted.astype(np.bool_))
+    fsync_dir(folder)
     return {"file": name, "sha256": sha, "size": (folder / name).stat().st_size, "n_deleted": int(deleted.sum())}
 
 
