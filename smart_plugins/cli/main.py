@@ -38,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, FileExistsError, KeyError, TypeError) as exc:
+    except (ValueError, FileNotFoundError, FileExistsError, KeyError, TypeError, TimeoutError) as exc:
         print(f"smart-plugins {args.command}: error: {exc}", file=sys.stderr)
         return 1
 
