@@ -7,6 +7,7 @@ moment leaves either the old file or the new one, never a torn one.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -17,15 +18,20 @@ from typing import Any
 
 
 def fsync_dir(path: Path) -> None:
-    """fsync a folder so renames and new entries in it are durable."""
+    """fsync a folder so renames and new entries in it are durable.
+
+    A platform or file system that cannot fsync a folder (no directory descriptors, EINVAL)
+    is skipped; any other failure (an I/O error) is raised, since the entry may not be durable.
+    """
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:  # pragma: no cover - platforms without directory fds
         return
     try:
         os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
     finally:
         os.close(fd)
 

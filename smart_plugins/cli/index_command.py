@@ -47,6 +47,7 @@ def register(subparsers: Any) -> None:
     build.add_argument("--truncation", choices=("warn", "chunk"), default="warn",
                        help="texts longer than the model's limit: truncate with a warning (default) or index "
                             "every token in overlapping windows (chunk)")
+    _add_lock_timeout(build)
     add_store_arguments(build)
     build.set_defaults(func=run_build)
 
@@ -59,12 +60,14 @@ def register(subparsers: Any) -> None:
     add.add_argument("--chunk", type=int, default=4096, help="documents committed per add (default: 4096)")
     add.add_argument("--truncation", choices=("warn", "chunk"), default="warn",
                      help="texts longer than the model's limit: truncate with a warning (default) or keep every token (chunk)")
+    _add_lock_timeout(add)
     add.set_defaults(func=run_add)
 
     delete = actions.add_parser("delete", help="delete documents by id")
     delete.add_argument("dir", metavar="DIR")
     delete.add_argument("ids", nargs="*", metavar="ID", help="ids to delete")
     delete.add_argument("--ids-file", help="file with one id per line")
+    _add_lock_timeout(delete)
     delete.set_defaults(func=run_delete)
 
     compact = actions.add_parser(
@@ -75,6 +78,7 @@ def register(subparsers: Any) -> None:
                          help="only rewrite segments whose share of deleted rows is at least X in [0, 1] "
                               "(default 0: every segment with a deleted row)")
     compact.add_argument("--json", action="store_true", help="print the summary as JSON")
+    _add_lock_timeout(compact)
     compact.set_defaults(func=run_compact)
 
     info = actions.add_parser("info", help="documents, tokens, bytes/token, compression, model")
@@ -168,7 +172,7 @@ def run_build(args: argparse.Namespace) -> int:
     try:
         with SmartIndex.create(
             target, encoder, compression=args.compression, weights=weights, first_stage=args.first_stage,
-            **store_keywords(args),
+            lock_timeout=args.lock_timeout, **store_keywords(args),
         ) as index:
             n = _ingest(index, args.corpus, args.chunk, args.limit, upsert=False)
             index.build_first_stage()
@@ -205,7 +209,7 @@ def run_add(args: argparse.Namespace) -> int:
             taken = already_indexed(current, [doc_id for doc_id, _, _ in read_corpus(args.corpus)])
         if taken:
             raise ValueError(taken)
-    with _open(args.dir, args.device, args.batch_size, truncation=args.truncation) as index:
+    with _open(args.dir, args.device, args.batch_size, truncation=args.truncation, lock_timeout=args.lock_timeout) as index:
         n = _ingest(index, args.corpus, args.chunk, None, upsert=args.upsert)
         index.build_first_stage()
         print(f"{'upserted' if args.upsert else 'added'} {n} documents; the index holds {len(index)}")
@@ -220,7 +224,7 @@ def run_delete(args: argparse.Namespace) -> int:
         ids += [line.strip() for line in Path(args.ids_file).read_text().splitlines() if line.strip()]
     if not ids:
         raise ValueError("give ids to delete (arguments or --ids-file)")
-    with SmartIndex.open(args.dir, None) as index:
+    with SmartIndex.open(args.dir, None, lock_timeout=args.lock_timeout) as index:
         n = index.delete(ids)
         print(f"deleted {n} documents; the index holds {len(index)}")
     return 0
@@ -229,7 +233,7 @@ def run_delete(args: argparse.Namespace) -> int:
 def run_compact(args: argparse.Namespace) -> int:
     from smart_plugins.index import SmartIndex
 
-    with SmartIndex.open(args.dir, None) as index:
+    with SmartIndex.open(args.dir, None, lock_timeout=args.lock_timeout) as index:
         summary = index.compact(min_deleted_share=args.min_deleted_share)
         index.build_first_stage()
     if args.json:
@@ -331,14 +335,37 @@ def _parse_where(item: str) -> tuple[str, Any]:
     return key, value
 
 
-def _open(folder: str, device: str | None, batch_size: int, read_only: bool = False, truncation: str = "warn") -> Any:
-    """Open an index with its recorded encoder, rebuilt on ``device`` with ``batch_size`` and ``truncation``."""
+def _open(
+    folder: str, device: str | None, batch_size: int, read_only: bool = False, truncation: str = "warn", **options: Any
+) -> Any:
+    """Open an index with its recorded encoder, rebuilt on ``device`` with ``batch_size`` and ``truncation``;
+    ``options`` go to :meth:`SmartIndex.open` (``lock_timeout``)."""
     from smart_plugins.index import SmartIndex
     from smart_plugins.index.encoder_config import rebuild_encoder
     from smart_plugins.index.smart_index import recorded_encoder
 
     encoder = rebuild_encoder(recorded_encoder(folder), device=device, batch_size=batch_size, truncation=truncation)
-    return SmartIndex.open(folder, encoder, read_only=read_only)
+    return SmartIndex.open(folder, encoder, read_only=read_only, **options)
+
+
+def _add_lock_timeout(parser: argparse.ArgumentParser) -> None:
+    from smart_plugins.index.locking import DEFAULT_LOCK_TIMEOUT
+
+    parser.add_argument("--lock-timeout", type=_seconds, default=DEFAULT_LOCK_TIMEOUT, metavar="SECONDS",
+                        help=f"give up after waiting this long for another writer of the index "
+                             f"(default {DEFAULT_LOCK_TIMEOUT:g}; 'none' waits forever)")
+
+
+def _seconds(text: str) -> float | None:
+    if text.strip().lower() in ("none", "inf", "forever"):
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds or 'none', got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
+    return value
 
 
 def _print_info(info: dict[str, Any]) -> None:

@@ -94,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with quiet_progress() if args.quiet else nullcontext():
             return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, FileExistsError, KeyError, TypeError) as exc:
+    except (ValueError, FileNotFoundError, FileExistsError, KeyError, TypeError, TimeoutError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc  # no doubled quotes
         print(f"smart-plugins {args.command}: error: {message}", file=sys.stderr)
         return 1

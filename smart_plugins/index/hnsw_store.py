@@ -26,6 +26,7 @@ from typing import Any
 
 from smart_plugins.atomic import atomic_output, atomic_write_json
 from smart_plugins.index.storage import sha256_file
+from smart_plugins.index.validation import check_file_name
 
 HNSW_DIR = "hnsw"
 SIDECAR_NAME = "graph.json"
@@ -71,6 +72,7 @@ def read_record(folder: Path) -> GraphRecord | None:
     sidecar_path = Path(folder) / HNSW_DIR / SIDECAR_NAME
     try:
         sidecar = json.loads(sidecar_path.read_text())
+        check_file_name(sidecar["file"], sidecar_path)  # a plain name inside hnsw/, never a path out of it
         return GraphRecord(
             file=str(sidecar["file"]),
             sha256=str(sidecar["sha256"]),

@@ -27,6 +27,7 @@ import numpy as np
 from smart_plugins.index.codecs import TokenCodec
 from smart_plugins.index.storage import (
     IndexCorruptedError,
+    fsync_dir,
     load_npy,
     verify_file,
     write_fsynced,
@@ -51,7 +52,7 @@ def write_segment(
     positions: np.ndarray,
     codec: TokenCodec,
 ) -> dict[str, Any]:
-    """Write a new segment folder (every file fsync'ed) and return its manifest entry."""
+    """Write a new segment folder (every file and the folder's entries fsync'ed); return its manifest entry."""
     lines = [
         (json.dumps({"text": t, "metadata": m}, ensure_ascii=False, allow_nan=False) + "\n").encode() for t, m in zip(texts, metadata)
     ]
@@ -117,6 +118,8 @@ def _write_files(
     line_offsets[1:] = np.cumsum([len(line) for line in doc_lines])
     record("docs.jsonl", write_fsynced(folder / "docs.jsonl", b"".join(doc_lines)))
     record("docs_offsets.npy", write_npy(folder / "docs_offsets.npy", line_offsets))
+    fsync_dir(folder)  # the files' entries in the new folder
+    fsync_dir(folder.parent)  # the new folder's entry in segments/
     return {"name": folder.name, "n_docs": len(ids), "n_tokens": int(offsets[-1]), "files": files, "tombstones": None}
 
 
@@ -124,6 +127,7 @@ def write_tombstones(folder: Path, version: int, deleted: np.ndarray) -> dict[st
     """Write a segment's deletion mask for manifest ``version``; returns its manifest record."""
     name = f"deleted-v{version}.npy"
     sha = write_npy(folder / name, deleted.astype(np.bool_))
+    fsync_dir(folder)
     return {"file": name, "sha256": sha, "size": (folder / name).stat().st_size, "n_deleted": int(deleted.sum())}
 
 
@@ -165,12 +169,12 @@ class Segment:
         files = entry["files"]
         for name, record in files.items():
             _check(folder / name, record, verify)
-        n_docs = int(entry["n_docs"])
+        n_docs, n_tokens = int(entry["n_docs"]), int(entry["n_tokens"])
         alive = np.ones(n_docs, dtype=np.bool_)
         if entry.get("tombstones"):
             record = entry["tombstones"]
             _check(folder / record["file"], record, verify)
-            alive = ~load_npy(folder / record["file"], mmap=False)
+            alive = ~load_npy(folder / record["file"], mmap=False, rows=n_docs)
         try:
             ids = json.loads((folder / "ids.json").read_text())
         except json.JSONDecodeError as exc:
@@ -178,22 +182,24 @@ class Segment:
         segment = cls(
             folder=folder,
             entry=entry,
-            pooled=load_npy(folder / "pooled.npy", mmap=True),
-            offsets=load_npy(folder / "offsets.npy", mmap=False),
-            token_ids=load_npy(folder / "token_ids.npy", mmap=True),
-            positions=load_npy(folder / "positions.npy", mmap=True),
+            pooled=load_npy(folder / "pooled.npy", mmap=True, rows=n_docs),
+            offsets=load_npy(folder / "offsets.npy", mmap=False, rows=n_docs + 1),
+            token_ids=load_npy(folder / "token_ids.npy", mmap=True, rows=n_tokens),
+            positions=load_npy(folder / "positions.npy", mmap=True, rows=n_tokens),
             token_arrays={
-                name[len(TOKEN_PREFIX) : -len(".npy")]: load_npy(folder / name, mmap=True, random_access=True)
+                name[len(TOKEN_PREFIX) : -len(".npy")]: load_npy(folder / name, mmap=True, random_access=True, rows=n_tokens)
                 for name in files
                 if name.startswith(TOKEN_PREFIX)
             },
             ids=ids,
             alive=alive,
-            doc_offsets=load_npy(folder / "docs_offsets.npy", mmap=False),
+            doc_offsets=load_npy(folder / "docs_offsets.npy", mmap=False, rows=n_docs + 1),
             docs=_map_file(folder / "docs.jsonl"),
         )
         if len(ids) != n_docs or len(segment.offsets) != n_docs + 1 or len(alive) != n_docs:
             raise IndexCorruptedError(f"segment {folder} is inconsistent: its files disagree on the document count")
+        _check_boundaries(folder / "offsets.npy", segment.offsets, n_tokens)
+        _check_boundaries(folder / "docs_offsets.npy", segment.doc_offsets, len(segment.docs))
         return segment
 
     @property
@@ -248,6 +254,20 @@ class Segment:
         else:
             arrays = {name: array[index] for name, array in self.token_arrays.items()}
         return arrays, offsets, index
+
+
+def _check_boundaries(path: Path, offsets: np.ndarray, total: int) -> None:
+    """Offsets must start at 0, never decrease and end at ``total`` (what the rows index into).
+
+    Checked on every load, with or without ``verify``: damaged offsets would otherwise make a
+    search ask for arrays of any size.
+    """
+    if offsets.ndim != 1 or not np.issubdtype(offsets.dtype, np.integer):
+        raise IndexCorruptedError(f"index file {path} is not a vector of integer offsets")
+    if len(offsets) and (int(offsets[0]) != 0 or int(offsets[-1]) != total or bool((np.diff(offsets) < 0).any())):
+        raise IndexCorruptedError(
+            f"index file {path} holds offsets that do not run from 0 to {total} in order: the file is corrupted"
+        )
 
 
 def _map_file(path: Path) -> bytes | mmap.mmap:

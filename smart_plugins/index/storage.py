@@ -82,8 +82,37 @@ def verify_file(path: Path, expected_sha256: str, expected_size: int | None = No
         )
 
 
-def load_npy(path: Path, *, mmap: bool, random_access: bool = False) -> np.ndarray:
+def check_npy_header(path: Path, rows: int | None = None) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype from an ``.npy`` header, checked before any array is allocated.
+
+    The header must describe exactly the bytes that follow it (so a damaged header cannot ask
+    for more memory than the file holds), a plain (not object) dtype, and ``rows`` rows when
+    given (the count the manifest records).
+    """
+    try:
+        with open(path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read_header(fh, max_header_size=1 << 16)
+            data_start = fh.tell()
+    except (ValueError, OSError, EOFError, SyntaxError) as exc:
+        raise IndexCorruptedError(f"index file {path} has no valid .npy header: {exc}") from exc
+    size = path.stat().st_size
+    if dtype.hasobject or any(n < 0 for n in shape) or data_start + int(np.prod(shape, dtype=object)) * dtype.itemsize != size:
+        raise IndexCorruptedError(
+            f"index file {path} has a header describing a {shape} {dtype} array, which does not match its "
+            f"{size} bytes: the file is corrupted"
+        )
+    if rows is not None and (not shape or shape[0] != rows):
+        raise IndexCorruptedError(f"index file {path} holds {shape[0] if shape else 0} rows, the manifest records {rows}")
+    return shape, dtype
+
+
+def load_npy(path: Path, *, mmap: bool, random_access: bool = False, rows: int | None = None) -> np.ndarray:
     """Open an ``.npy`` file, memory-mapped read-only when ``mmap``.
+
+    The header is checked first (:func:`check_npy_header`; ``rows``: the first-axis length the
+    manifest records), so a damaged file is refused before anything is allocated.
 
     ``random_access`` tells the kernel the mapping is read at scattered rows
     (``MADV_RANDOM``): without it every page fault also reads the device's read-ahead window
@@ -91,6 +120,7 @@ def load_npy(path: Path, *, mmap: bool, random_access: bool = False) -> np.ndarr
     (``benchmarks/index_memory.py``: 1.4 GB read per query at 100k documents under a 256 MiB cap,
     2.1 MiB with the advice).
     """
+    check_npy_header(path, rows)
     try:
         array = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:

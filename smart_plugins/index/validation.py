@@ -121,12 +121,10 @@ def check_metadata(meta: Any, position: int) -> dict[str, Any]:
 def _check_json_value(value: Any, where: str, depth: int) -> None:
     if depth > MAX_METADATA_DEPTH:
         raise ValueError(f"{where} is nested more than {MAX_METADATA_DEPTH} levels deep")
-    if value is None or isinstance(value, (str, bool)):
+    if value is None or isinstance(value, (str, bool, int)):  # exact JSON types (numpy scalars are not)
         return
-    if isinstance(value, numbers.Integral):
-        return
-    if isinstance(value, numbers.Real):
-        if not math.isfinite(float(value)):
+    if isinstance(value, float):
+        if not math.isfinite(value):
             raise ValueError(f"{where} is {value!r}; metadata numbers must be finite (JSON has no NaN or infinity)")
         return
     if isinstance(value, Mapping):

@@ -72,6 +72,8 @@ BAD = [
     ("metadata inf in list", lambda ix: ix.add(["x y"], metadata=[{"v": [1, float("inf")]}]), ValueError, "['v'][1] is inf"),
     ("metadata 2000 deep", lambda ix: ix.add(["x y"], metadata=[_nested(2000)]), ValueError, "nested more than 32 levels"),
     ("metadata object", lambda ix: ix.add(["x y"], metadata=[{"o": object()}]), TypeError, "metadata values must be str"),
+    ("metadata numpy scalar", lambda ix: ix.add(["x y"], metadata=[{"v": __import__("numpy").float32(1)}]), TypeError,
+     "metadata[0]['v'] is a float32"),
     ("metadata not a dict", lambda ix: ix.add(["x y"], metadata=["tag"]), TypeError, "metadata[0] must be a dict or None"),
     ("metadata single dict", lambda ix: ix.add(["x y"], metadata={"a": 1}), TypeError, "one dict per text"),
     ("upsert metadata NaN", lambda ix: ix.upsert(["x y"], ids=["a"], metadata=[{"v": float("nan")}]), ValueError, "finite"),

@@ -74,3 +74,15 @@ def test_bad_lock_timeouts_are_refused(tmp_path, tiny_encoder, bad):
     assert not (tmp_path / "idx").exists()
     with pytest.raises(ValueError, match="lock_timeout"):
         WriterLock(tmp_path / "x.lock", timeout=bad)
+
+
+def test_cli_lock_timeout(held_index, tiny_model_dir, capsys):
+    from smart_plugins.cli.main import main
+
+    path, proc = held_index
+    assert main(["index", "delete", str(path), "a", "--lock-timeout", "0.2"]) == 1
+    err = capsys.readouterr().err
+    assert "smart-plugins index: error:" in err and str(path / ".write.lock") in err and f"process {proc.pid}" in err
+    assert main(["index", "info", str(path)]) == 0  # reading needs no lock
+    with pytest.raises(SystemExit):
+        main(["index", "compact", str(path), "--lock-timeout", "-1"])

@@ -31,5 +31,5 @@ def test_advice_reaches_the_memory_map(tmp_path):
 def test_unreadable_array_is_a_clear_error(tmp_path):
     path = tmp_path / "tokens.npy"
     path.write_bytes(b"not an npy file")
-    with pytest.raises(IndexCorruptedError, match="cannot be read as an array"):
+    with pytest.raises(IndexCorruptedError, match="tokens.npy has no valid .npy header"):
         load_npy(path, mmap=True, random_access=True)
