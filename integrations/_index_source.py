@@ -62,6 +62,11 @@ def resolve_index(
     built = new_temporary_index(as_encoder(encoder if encoder is not None else "minilm"), **(options or {}))
     try:
         texts = list(texts)
+        if getattr(built.encoder, "family", "text") != "text" and metadatas is not None:  # image path in metadata
+            from smart_plugins.index.media import corpus_document
+
+            metadatas = [dict(m or {}) for m in metadatas]
+            texts = [corpus_document(t, m, "") for t, m in zip(texts, metadatas)]
         if texts or ids or metadatas:  # no texts: an empty index (searches return no hits)
             built.add(texts, ids=None if ids is None else list(ids), metadata=None if metadatas is None else list(metadatas))
     except BaseException:

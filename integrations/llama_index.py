@@ -48,21 +48,41 @@ from smart_plugins.scoring import ScoreWeights
 NODE_INFO_KEY = "_llama_node"
 #: Score keys written into node metadata (kept out of the embed and LLM views of the node).
 SCORE_KEYS = ("smart_pooled", "smart_late")
-_NODE_FIELDS_DROPPED = ("text", "metadata", "embedding")
+_NODE_FIELDS_DROPPED = ("text", "metadata", "embedding", "image")  # "image": an ImageNode's base64 pixels
+#: Node classes rebuilt as image nodes (their reference is stored, never their pixels).
+_IMAGE_NODE_CLASSES = ("ImageNode", "ImageDocument")
 #: Keyword arguments LlamaIndex's own ``BaseRetriever.__init__`` takes.
 _BASE_RETRIEVER_KWARGS = {"callback_manager", "object_map", "objects", "verbose"}
 
 
-def node_to_record(node: BaseNode) -> tuple[str, str, dict[str, Any]]:
-    """``(id, text, metadata)`` to store a node in a ``SmartIndex``; relationships ride along in metadata."""
+def node_image(node: BaseNode) -> str | None:
+    """An ``ImageNode`` / ``ImageDocument``'s image reference (``image_path`` or ``image_url``), else None."""
+    for attribute in ("image_path", "image_url"):
+        value = getattr(node, attribute, None)
+        if value:
+            return str(value)
+    if getattr(node, "image", None):
+        raise ValueError(f"node {node.node_id!r} holds base64 pixels only; the index stores a reference: set image_path or image_url")
+    return None
+
+
+def node_to_record(node: BaseNode) -> tuple[str, Any, dict[str, Any]]:
+    """``(id, text, metadata)`` to store a node in a ``SmartIndex``; relationships ride along in metadata.
+
+    An ``ImageNode`` / ``ImageDocument`` becomes an image document (``{"image": path}``, with its
+    text when it has one) for a multimodal encoder.
+    """
     text = node.get_content(metadata_mode=MetadataMode.NONE)
-    if not text.strip():
+    image = node_image(node)
+    if not text.strip() and image is None:
         raise ValueError(f"node {node.node_id!r} has no text to index")
     info = {k: v for k, v in node.to_dict().items() if k not in _NODE_FIELDS_DROPPED}
     metadata = dict(node.metadata)
     if NODE_INFO_KEY in metadata:
         raise ValueError(f"node {node.node_id!r} metadata uses the reserved key {NODE_INFO_KEY!r}")
     metadata[NODE_INFO_KEY] = json.loads(json.dumps(info, default=str))
+    if image is not None:
+        return node.node_id, ({"text": text, "image": image} if text.strip() else {"image": image}), metadata
     return node.node_id, text, metadata
 
 
@@ -72,7 +92,11 @@ def record_to_node(id_: str, text: str, metadata: dict[str, Any] | None) -> Text
     info = metadata.pop(NODE_INFO_KEY, None)
     if isinstance(info, dict):
         data = {**info, "text": text, "metadata": metadata, "id_": id_}
-        data.pop("class_name", None)
+        if data.pop("class_name", None) in _IMAGE_NODE_CLASSES:
+            from llama_index.core.schema import ImageNode
+
+            metadata.pop("image", None)  # the index's copy of the reference; the node keeps image_path/url
+            return ImageNode.model_validate(data)
         return TextNode.model_validate(data)
     return TextNode(id_=id_, text=text, metadata=metadata)
 

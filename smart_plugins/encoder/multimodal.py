@@ -176,6 +176,15 @@ class DualEncoderTaps:
 
         return keep
 
+    @classmethod
+    def attach(cls, net: torch.nn.Module, kind: str) -> DualEncoderTaps:
+        """The taps of ``net``, installed once per model (encoders sharing a model share its hooks)."""
+        taps = getattr(net, "_smart_plugins_taps", None)
+        if not isinstance(taps, cls):
+            taps = cls(net, kind)
+            object.__setattr__(net, "_smart_plugins_taps", taps)
+        return taps
+
     @contextmanager
     def capture(self) -> Iterator[dict[str, Tensor]]:
         """Record the towers' last hidden states for the forward calls made inside the block."""

@@ -174,7 +174,7 @@ class SmartEncoder:
         for name, value in (("max_visual_tokens", max_visual_tokens), ("visual_token_budget", visual_token_budget)):
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
                 raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
-        self._taps = DualEncoderTaps(backbone(self.model), model_type(self.model)) if self.family == "dual" else None
+        self._taps = DualEncoderTaps.attach(backbone(self.model), model_type(self.model)) if self.family == "dual" else None
         self._visual_ids = torch.tensor(visual_token_ids(self.model) if self.family == "vlm" else [], dtype=torch.int64)
         self._skeletons: dict[tuple[Any, ...], list[int]] = {}
         self.visual_token_budget = visual_token_budget

@@ -85,6 +85,16 @@ def _char_spans(
     for token_id, position in zip(doc_ids.tolist(), doc_positions.tolist()):
         ok = 0 <= position < len(ids) and ids[position] == token_id
         out.append((int(spans[position][0]), int(spans[position][1])) if ok else None)
+    if any(span is None for span, token_id in zip(out, doc_ids.tolist()) if token_id >= 0):
+        # positions count tokens the text alone does not have (a VLM's chat template, visual
+        # tokens): align the stored ids, in order, with the text's own tokens instead
+        cursor, aligned = 0, []
+        for token_id in doc_ids.tolist():
+            found = next((j for j in range(cursor, len(ids)) if ids[j] == token_id), None)
+            aligned.append(None if found is None else (int(spans[found][0]), int(spans[found][1])))
+            cursor = cursor if found is None else found + 1
+        if sum(a is not None for a in aligned) > sum(o is not None for o in out):
+            return aligned
     return out
 
 

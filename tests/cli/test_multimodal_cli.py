@@ -6,6 +6,7 @@ import json
 import shutil
 from html.parser import HTMLParser
 
+import pytest
 from PIL import Image
 
 from smart_plugins.cli.main import main
@@ -40,6 +41,7 @@ class _Marks(HTMLParser):
             self._mark = None
 
 
+@pytest.mark.slow
 def test_image_corpus_build_search_heatmap_and_html(tmp_path, tiny_clip_dir, tiny_images, capsys):
     pages = tmp_path / "task" / "pages"
     pages.mkdir(parents=True)

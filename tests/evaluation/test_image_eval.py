@@ -37,6 +37,7 @@ def test_load_beir_resolves_image_paths(image_task):
         load_beir(image_task)
 
 
+@pytest.mark.slow
 def test_eval_reports_hit_at_1_and_ndcg_at_5_on_an_image_task(image_task, tiny_clip_dir, tmp_path, capsys):
     out = tmp_path / "report.json"
     assert main(["eval", str(image_task), "--model", str(tiny_clip_dir), "--exhaustive", "--quiet", "--json", str(out)]) == 0

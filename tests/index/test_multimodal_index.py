@@ -72,3 +72,20 @@ def test_heatmap_png_has_the_image_size(tmp_path, encoder, tiny_images):
     assert evidence.matches and all(m.doc_token in ("<patch>", "<|image_pad|>") for m in evidence.matches)
     with pytest.raises(ValueError, match="no image reference"):
         explain_heatmap(index, "red", "t", tmp_path / "t.png")
+
+
+def test_vlm_text_evidence_has_character_spans(tmp_path, tiny_vlm_dir):
+    """A VLM's token positions include the chat template; spans are still recovered from the text."""
+    from smart_plugins.index.evidence_html import highlighted_text
+
+    encoder = SmartEncoder(str(tiny_vlm_dir), device="cpu")
+    index = SmartIndex.create(tmp_path / "idx", encoder, compression="fp16")
+    text = "red star on a blue page"
+    index.add([text, "green moon"], ids=["a", "b"])
+    evidence = index.explain("blue star", "a")
+    spans = [m.doc_span for m in evidence.matches]
+    assert spans and all(s is not None for s in spans)
+    for match in evidence.matches:
+        start, end = match.doc_span
+        assert match.doc_token.replace("\u0120", " ").strip() == text[start:end].strip()
+    assert "<mark" in highlighted_text(text, evidence)

@@ -13,6 +13,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "multimodal_example
 ROW = re.compile(r"^\s+(\d)\. (\S+)\s+pooled (-?\d\.\d+) late (-?\d\.\d+) hybrid (-?\d\.\d+)$", re.M)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", ["vlm", "clip"])
 def test_multimodal_example_runs(tmp_path, capsys, family):
     spec = importlib.util.spec_from_file_location("multimodal_example", EXAMPLE)
