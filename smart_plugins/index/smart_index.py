@@ -143,6 +143,9 @@ class SmartIndex:
             if not exist_ok:
                 raise FileExistsError(f"an index already exists at {folder}; use SmartIndex.open or exist_ok=True")
             index = cls.open(folder, enc, lock_timeout=lock_timeout)
+            if index._store.kind != store:
+                index.close()
+                raise ValueError(f"the index at {folder} uses store {index._store.kind!r}, not {store!r}")
             if index._store.kind == "local" and store == "local" and index.compression != compression:
                 from smart_plugins.index.codecs import make_codec
 
