@@ -37,15 +37,11 @@ from smart_plugins.index.manifest import (
 from smart_plugins.index.results import IndexedDocument, SearchHit
 from smart_plugins.index.segment import Segment, write_compacted_segment, write_segment, write_tombstones
 from smart_plugins.index.storage import IndexCorruptedError, verify_file, write_fsynced
-from smart_plugins.index.store import DocumentTokens, Where
+from smart_plugins.index.store import DocumentTokens, ReadOnlyIndexError, Where, preview
 from smart_plugins.index.validation import check_lock_timeout, validate_first_stage
 from smart_plugins.scoring import ScoreWeights
 
 logger = logging.getLogger(__name__)
-
-
-class ReadOnlyIndexError(PermissionError):
-    """A write was attempted on an index opened with ``read_only=True``."""
 
 
 class LocalStore:
@@ -546,8 +542,3 @@ class LocalStore:
     def summary(self) -> str:
         return "closed" if self._closed else f"{len(self._id_map)} documents, {self.compression}"
 
-
-def preview(values: list[str], n: int = 5) -> str:
-    """``'a', 'b' (and 3 more)``: the first few of a list of ids, for error messages."""
-    shown = ", ".join(repr(v) for v in values[:n])
-    return shown + (f" (and {len(values) - n} more)" if len(values) > n else "")

@@ -43,7 +43,7 @@ from smart_plugins.index.encoder_config import description_differences
 from smart_plugins.index.filters import compile_filter
 from smart_plugins.index.media import stored_texts
 from smart_plugins.index.results import IndexedDocument, SearchHit
-from smart_plugins.index.store import DocumentTokens, Where
+from smart_plugins.index.store import DocumentTokens, ReadOnlyIndexError, Where, preview
 from smart_plugins.scoring import ScoreWeights
 
 #: The folder's record of a Qdrant-backed index.
@@ -529,8 +529,6 @@ class QdrantStore:
         self._save_settings()
 
     def check_writable(self) -> None:
-        from smart_plugins.index.local_store import ReadOnlyIndexError
-
         self._check_open()
         if self.read_only:
             raise ReadOnlyIndexError(f"the index at {self.path} was opened read_only")
@@ -569,8 +567,6 @@ class QdrantStore:
         if not replace:
             taken = self._backend.retrieve(pids, payload=["id"])
             if taken:
-                from smart_plugins.index.local_store import preview
-
                 names = [p.payload["id"] for p in taken.values()]
                 raise ValueError(f"{len(names)} id(s) already in the index: {preview(names)}; use upsert to replace")
         points = []
@@ -610,8 +606,6 @@ class QdrantStore:
         found = self._backend.retrieve([point_id(i) for i in unique], payload=["id"])
         missing = [i for i in unique if point_id(i) not in found]
         if missing:
-            from smart_plugins.index.local_store import preview
-
             raise KeyError(f"{len(missing)} id(s) not in the index: {preview(missing)}")
         self._backend.delete([point_id(i) for i in unique])
         self._bump()
@@ -644,8 +638,6 @@ class QdrantStore:
         found = self._backend.retrieve([point_id(i) for i in doc_ids], payload=["id", "text", "metadata"])
         missing = [i for i in doc_ids if point_id(i) not in found]
         if missing:
-            from smart_plugins.index.local_store import preview
-
             raise KeyError(f"{len(missing)} id(s) not in the index: {preview(missing)}")
         return [
             IndexedDocument(i, found[point_id(i)].payload["text"], found[point_id(i)].payload.get("metadata") or {})

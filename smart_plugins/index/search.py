@@ -11,7 +11,7 @@ segment, in manifest order. The functions take the store they search as first ar
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,8 +23,10 @@ from smart_plugins.index.results import SearchHit
 from smart_plugins.index.store import Where
 from smart_plugins.scoring import ScoreWeights, reduce_similarities, top_k
 
-if TYPE_CHECKING:
-    from smart_plugins.index.local_store import LocalStore
+#: The store searched: a :class:`~smart_plugins.index.local_store.LocalStore` (its committed
+#: segments, row bases, codec, id map and manifest). Typed loosely so this module does not
+#: import the store that imports it.
+LocalStore = Any
 
 #: Token vectors decoded at once while reranking many candidates (exhaustive search).
 DECODE_TOKENS = 1 << 18

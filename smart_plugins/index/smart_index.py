@@ -21,12 +21,12 @@ from smart_plugins.index import qdrant_store
 from smart_plugins.index.encoder_config import check_encoder, rebuild_encoder, resolve_encoder
 from smart_plugins.index.evidence import token_matches
 from smart_plugins.index.filters import compile_filter
-from smart_plugins.index.local_store import LocalStore, ReadOnlyIndexError, preview
+from smart_plugins.index.local_store import LocalStore
 from smart_plugins.index.locking import DEFAULT_LOCK_TIMEOUT
 from smart_plugins.index.manifest import MANIFEST_NAME, read_manifest
 from smart_plugins.index.media import document_inputs, encoder_inputs, query_inputs, with_references
 from smart_plugins.index.results import Evidence, IndexedDocument, SearchHit
-from smart_plugins.index.store import STORE_KINDS, Store, Where
+from smart_plugins.index.store import STORE_KINDS, ReadOnlyIndexError, Store, Where, preview
 from smart_plugins.index.validation import (
     check_finite,
     check_lock_timeout,
@@ -143,6 +143,9 @@ class SmartIndex:
             if not exist_ok:
                 raise FileExistsError(f"an index already exists at {folder}; use SmartIndex.open or exist_ok=True")
             index = cls.open(folder, enc, lock_timeout=lock_timeout)
+            if index._store.kind != store:
+                index.close()
+                raise ValueError(f"the index at {folder} uses store {index._store.kind!r}, not {store!r}")
             if index._store.kind == "local" and store == "local" and index.compression != compression:
                 from smart_plugins.index.codecs import make_codec
 

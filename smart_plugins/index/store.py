@@ -29,6 +29,22 @@ Where = dict[str, Any] | Callable[[dict[str, Any]], bool]
 STORE_KINDS = ("local", "qdrant-edge", "qdrant")
 
 
+class ReadOnlyIndexError(PermissionError):
+    """A write was attempted on an index opened with ``read_only=True``."""
+
+
+def preview(values: list[str], n: int = 5) -> str:
+    """``'a', 'b' (and 3 more)``: the first few of a list of ids, for error messages.
+
+    Examples
+    --------
+    >>> preview(["a", "b", "c"], n=2)
+    "'a', 'b' (and 1 more)"
+    """
+    shown = ", ".join(repr(v) for v in values[:n])
+    return shown + (f" (and {len(values) - n} more)" if len(values) > n else "")
+
+
 @dataclass(frozen=True)
 class DocumentTokens:
     """One stored document as the late score sees it (for token-level evidence)."""

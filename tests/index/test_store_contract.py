@@ -187,6 +187,18 @@ def test_encoder_binding_and_reopen(kind, tmp_path, tiny_encoder, tiny_model_dir
         assert len(reader) == 8
 
 
+def test_create_exist_ok_opens_the_same_store_only(kind, tmp_path, tiny_encoder):
+    path = tmp_path / "idx"
+    _create(kind, path, tiny_encoder).close()
+    with pytest.raises(FileExistsError, match="an index already exists"):
+        _create(kind, path, tiny_encoder)
+    other = "qdrant-edge" if kind == "local" else "local"
+    with pytest.raises(ValueError, match=f"uses store '{kind}', not '{other}'"):
+        SmartIndex.create(path, tiny_encoder, exist_ok=True, store=other)
+    with _create(kind, path, tiny_encoder, exist_ok=True) as again:
+        assert again.store.kind == kind
+
+
 def test_qdrant_refuses_documents_over_the_multivector_cap(tmp_path, tiny_encoder):
     tokens = torch.nn.functional.normalize(torch.randn(33_000, 32), dim=-1)  # 1,056,000 floats
     encoded = EncodedTexts.from_lists(torch.randn(2, 32), [tokens[:10], tokens])
