@@ -13,7 +13,8 @@ import importlib
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 #: Each command, the module that registers it, and its one-line help (shown by ``--help``).
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -51,14 +52,47 @@ def _command_of(argv: Sequence[str]) -> str:
     return next((arg for arg in argv if not arg.startswith("-")), "")
 
 
-def quiet_progress() -> None:
-    """Silence every progress bar: tqdm's (sentence-transformers, transformers' weight loading) and the hub's."""
-    os.environ["TQDM_DISABLE"] = "1"
-    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+_QUIET_ENV = {"TQDM_DISABLE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+
+
+@contextmanager
+def quiet_progress(enabled: bool = True) -> Iterator[None]:
+    """Silence every progress bar while the block runs: tqdm's (sentence-transformers, ours) through
+    ``TQDM_DISABLE``, and transformers' weight-loading bar. Restored afterwards, so an in-process
+    caller of :func:`main` keeps its own settings."""
+    if not enabled:
+        yield
+        return
+    saved = {name: os.environ.get(name) for name in _QUIET_ENV}
+    transformers_bars = _transformers_bars()
+    os.environ.update(_QUIET_ENV)
+    _set_transformers_bars(False)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        if "transformers" in sys.modules:
+            _set_transformers_bars(True if transformers_bars is None else transformers_bars)
+
+
+def _transformers_bars() -> bool | None:
+    if "transformers" not in sys.modules:
+        return None
+    from transformers.utils import logging as hf_logging
+
+    return bool(hf_logging.is_progress_bar_enabled())
+
+
+def _set_transformers_bars(on: bool) -> None:
+    """Switch transformers' bars if it is imported (imported later, it reads HF_HUB_DISABLE_PROGRESS_BARS)."""
     if "transformers" in sys.modules:
         from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()
+        hf_logging.enable_progress_bar() if on else hf_logging.disable_progress_bar()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,13 +104,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("pass --quiet or --verbose, not both")
     level = logging.INFO if args.verbose else logging.ERROR if args.quiet else logging.WARNING
     logging.basicConfig(level=level, format="%(message)s")
-    if args.quiet:
-        quiet_progress()
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        with quiet_progress(args.quiet):
+            return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError, FileExistsError, KeyError, TypeError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc  # no doubled quotes
         print(f"smart-plugins {args.command}: error: {message}", file=sys.stderr)
