@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 
 #: Each command, the module that registers it, and its one-line help (shown by ``--help``).
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -52,17 +52,21 @@ def _command_of(argv: Sequence[str]) -> str:
     return next((arg for arg in argv if not arg.startswith("-")), "")
 
 
+_QUIET_ENV = {"TQDM_DISABLE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+
+
 @contextmanager
-def quiet_progress() -> Iterator[None]:
-    """Silence every progress bar while the command runs: tqdm's (sentence-transformers, transformers'
-    weight loading) and the hub's; the process's settings are restored afterwards, so a ``main()`` called
-    from Python (a notebook, a test) leaves later code as loud as it was."""
-    saved = {name: os.environ.get(name) for name in _QUIET_VARIABLES}
-    os.environ.update(dict.fromkeys(_QUIET_VARIABLES, "1"))
-    hf_logging = sys.modules.get("transformers.utils.logging")
-    bar_was_on = hf_logging.is_progress_bar_enabled() if hf_logging is not None else None
-    if hf_logging is not None:
-        hf_logging.disable_progress_bar()
+def quiet_progress(enabled: bool = True) -> Iterator[None]:
+    """Silence every progress bar while the block runs: tqdm's (sentence-transformers, ours) through
+    ``TQDM_DISABLE``, and transformers' weight-loading bar. Restored afterwards, so an in-process
+    caller of :func:`main` keeps its own settings."""
+    if not enabled:
+        yield
+        return
+    saved = {name: os.environ.get(name) for name in _QUIET_ENV}
+    transformers_bars = _transformers_bars()
+    os.environ.update(_QUIET_ENV)
+    _set_transformers_bars(False)
     try:
         yield
     finally:
@@ -71,12 +75,24 @@ def quiet_progress() -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-        if hf_logging is not None and bar_was_on:
-            hf_logging.enable_progress_bar()
+        if "transformers" in sys.modules:
+            _set_transformers_bars(True if transformers_bars is None else transformers_bars)
 
 
-#: Environment switches that tqdm and huggingface_hub read to hide their bars.
-_QUIET_VARIABLES = ("TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS")
+def _transformers_bars() -> bool | None:
+    if "transformers" not in sys.modules:
+        return None
+    from transformers.utils import logging as hf_logging
+
+    return bool(hf_logging.is_progress_bar_enabled())
+
+
+def _set_transformers_bars(on: bool) -> None:
+    """Switch transformers' bars if it is imported (imported later, it reads HF_HUB_DISABLE_PROGRESS_BARS)."""
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.enable_progress_bar() if on else hf_logging.disable_progress_bar()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -92,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        with quiet_progress() if args.quiet else nullcontext():
+        with quiet_progress(args.quiet):
             return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError, FileExistsError, KeyError, TypeError, TimeoutError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc  # no doubled quotes
