@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from smart_plugins.index.codecs import TokenCodec
+from smart_plugins.index.prefault import prefault_rows
 from smart_plugins.index.storage import (
     IndexCorruptedError,
     fsync_dir,
@@ -248,6 +249,8 @@ class Segment:
     def gather_tokens(self, rows: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
         """Codec arrays of ``rows``' tokens, their offsets, and the flat token indices."""
         index, offsets = self.token_rows(rows)
+        for array in self.token_arrays.values():  # map the rows' pages in one call per run
+            prefault_rows(array, self.offsets[rows], self.offsets[rows + 1])
         if len(rows) and _is_contiguous(index):
             first, last = int(index[0]), int(index[-1]) + 1
             arrays = {name: array[first:last] for name, array in self.token_arrays.items()}

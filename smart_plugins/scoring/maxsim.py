@@ -1,9 +1,10 @@
 """The one MaxSim kernel of smart-plugins, over packed (flat + offsets) token vectors.
 
-Documents are never padded: all their token vectors sit in one ``(T, D)`` tensor, so one matrix
+Documents are never padded: all their token vectors sit in one ``(T, D)`` tensor, so a matrix
 product against the query tokens gives every token similarity, and a segmented max over the
-document boundaries gives each query token's best match. Memory stays bounded by scoring the
-documents in chunks of whole documents.
+document boundaries gives each query token's best match. On CPU the documents are scored in
+cache-sized blocks of whole documents, each block's similarities reduced while still in cache;
+with autograd or on a GPU, in chunks bounded by ``max_elements``.
 """
 
 from __future__ import annotations
@@ -51,6 +52,12 @@ def maxsim(
     Tensor
         ``(Q, N)`` float32 scores on the documents' device.
 
+    Raises
+    ------
+    ValueError
+        On malformed offsets, empty texts, differing dimensions, or when a score comes out NaN
+        or infinite (token vectors holding NaN or infinity).
+
     Examples
     --------
     >>> import torch
@@ -72,20 +79,28 @@ def maxsim(
     dtype = compute_dtype or _default_compute_dtype(doc_tokens)
     queries = query_tokens.to(device=device, dtype=dtype)
     out = torch.empty(n_queries, n_docs, device=device)
-    for first, last in _doc_chunks(doc_offsets, max(1, max_elements // queries.shape[0])):
-        chunk = doc_tokens[int(doc_offsets[first]) : int(doc_offsets[last])].to(dtype)
-        sims = chunk @ queries.T  # (chunk tokens, Tq): the fast orientation on CPU
-        out[:, first:last] = reduce_similarities(sims, doc_offsets[first : last + 1] - doc_offsets[first], query_offsets)
+    if _differentiable(queries) or _differentiable(doc_tokens) or device.type != "cpu":
+        for first, last in _doc_chunks(doc_offsets, max(1, max_elements // queries.shape[0])):
+            chunk = doc_tokens[int(doc_offsets[first]) : int(doc_offsets[last])].to(dtype)
+            sims = chunk @ queries.T  # (chunk tokens, Tq)
+            local = doc_offsets[first : last + 1] - doc_offsets[first]
+            out[:, first:last] = reduce_similarities(sims, local, query_offsets, check=False)
+    else:
+        _cpu_blocked_maxsim(queries, query_offsets, doc_tokens.detach(), doc_offsets, dtype, max_elements, out)
+    _check_finite(out)
     return out
 
 
-def reduce_similarities(sims: Tensor, doc_offsets: Tensor, query_offsets: Tensor) -> Tensor:
+def reduce_similarities(sims: Tensor, doc_offsets: Tensor, query_offsets: Tensor, *, check: bool = True) -> Tensor:
     """The MaxSim reduction: token similarities ``(Td, Tq)`` -> ``(Q, N)`` mean-of-max scores.
 
     :func:`maxsim` computes ``sims`` as one matrix product; a caller that can compute the
     same similarities more cheaply from a compressed form (the index's residual codec scores
     centroid and residual parts separately) reduces them here, so every score in the library
     goes through this one segmented max and query mean.
+
+    Raises ``ValueError`` when a score is NaN (token vectors holding NaN or infinity); only the
+    small ``(Q, N)`` result is checked, never the similarities themselves.
 
     Examples
     --------
@@ -94,26 +109,97 @@ def reduce_similarities(sims: Tensor, doc_offsets: Tensor, query_offsets: Tensor
     >>> reduce_similarities(sims, torch.tensor([0, 2, 3]), torch.tensor([0, 2]))
     tensor([[0.9000, 0.5000]])
     """
-    n_queries = len(query_offsets) - 1
     device = sims.device
     query_lengths = (query_offsets[1:] - query_offsets[:-1]).to(device)
-    doc_lengths = (doc_offsets[1:] - doc_offsets[:-1]).to(device)
-    best = _segment_max(sims, doc_offsets, doc_lengths)
-    if n_queries > 1:
-        return (best @ _averaging_matrix(query_lengths, device)).T
-    return best.mean(dim=1)[None, :]
+    if device.type == "cpu" and not _differentiable(sims):
+        best = _segment_max_t(sims.detach().T, np.asarray(doc_offsets.cpu(), dtype=np.int64))  # (Tq, N)
+        scores = _query_means(best, query_lengths)
+    else:
+        lengths = (doc_offsets[1:] - doc_offsets[:-1]).to(device)
+        best = torch.segment_reduce(sims, "max", lengths=lengths, axis=0).float()  # (N, Tq)
+        scores = _query_means(best.T, query_lengths)
+    if check:
+        _check_finite(scores)
+    return scores
 
 
-def _segment_max(sims: Tensor, local_offsets: Tensor, lengths: Tensor) -> Tensor:
-    """Row-segment maxima of ``sims`` as float32: ``(segments, Tq)``.
+#: Similarity entries per thread scored and reduced at once on CPU: 2**22 float32 is 16 MiB,
+#: so a block's similarities are max-reduced while still in the last-level cache instead of
+#: being written to memory and read back (what dominated batch MaxSim with 128 MiB chunks),
+#: and the threads of each matrix product synchronise rarely (smaller blocks measured slower
+#: on a busy 2-core machine, 2**18-2**22 the same on one thread; benchmarks/maxsim_speed.py).
+_CACHE_BLOCK_ELEMENTS = 2**22
 
-    On CPU without autograd, numpy's ``maximum.reduceat`` is about 3x faster than
-    ``torch.segment_reduce``; segments are never empty (checked by the caller).
+
+def _cpu_blocked_maxsim(
+    queries: Tensor,
+    query_offsets: Tensor,
+    doc_tokens: Tensor,
+    doc_offsets: Tensor,
+    dtype: torch.dtype,
+    max_elements: int,
+    out: Tensor,
+) -> None:
+    """CPU inference path of :func:`maxsim`: cache-sized blocks of whole documents.
+
+    Each block is one matrix product ``queries @ block.T`` into a reused buffer, in the
+    orientation whose segments are contiguous (``(Tq, block tokens)``), reduced at once to
+    per-document maxima and averaged per query into ``out``.
     """
-    if sims.device.type == "cpu" and not (sims.requires_grad and torch.is_grad_enabled()):
-        values = sims.detach().float().numpy()
-        return torch.from_numpy(np.maximum.reduceat(values, local_offsets[:-1].cpu().numpy(), axis=0))
-    return torch.segment_reduce(sims, "max", lengths=lengths, axis=0).float()
+    n_query_tokens = queries.shape[0]
+    budget = min(max_elements, _CACHE_BLOCK_ELEMENTS * max(1, torch.get_num_threads()))
+    offsets = np.asarray(doc_offsets.cpu(), dtype=np.int64)
+    blocks = list(_doc_chunks(doc_offsets, max(1, budget // n_query_tokens)))
+    widest = max(int(offsets[last] - offsets[first]) for first, last in blocks)
+    product = torch.empty(n_query_tokens * widest, dtype=dtype)
+    upcast = torch.empty(n_query_tokens * widest) if dtype != torch.float32 else None
+    query_lengths = query_offsets[1:] - query_offsets[:-1]
+    weights = _averaging_matrix(query_lengths, torch.device("cpu")).T if len(query_lengths) > 1 else None
+    for first, last in blocks:
+        start, stop = int(offsets[first]), int(offsets[last])
+        width = stop - start
+        sims = product[: n_query_tokens * width].view(n_query_tokens, width)
+        torch.mm(queries, doc_tokens[start:stop].to(dtype).T, out=sims)
+        if upcast is not None:
+            sims = upcast[: n_query_tokens * width].view(n_query_tokens, width).copy_(sims)
+        best = _segment_max_t(sims, offsets[first : last + 1] - start)
+        out[:, first:last] = best.mean(dim=0, keepdim=True) if weights is None else weights @ best
+
+
+def _segment_max_t(sims_t: Tensor, local_offsets: np.ndarray) -> Tensor:
+    """Per-document maxima of transposed similarities ``(Tq, Td)`` -> float32 ``(Tq, N)``.
+
+    Reduces along the last axis, where each document's similarities are contiguous: numpy's
+    ``maximum.reduceat`` is fast this way (tens of times faster than along the first axis,
+    and than ``torch.segment_reduce``). Segments are never empty (checked by the callers).
+    """
+    values = sims_t.float().numpy()
+    return torch.from_numpy(np.maximum.reduceat(values, local_offsets[:-1], axis=1))
+
+
+def _query_means(best: Tensor, query_lengths: Tensor) -> Tensor:
+    """Per-token maxima ``(Tq, N)`` -> per-query means ``(Q, N)``."""
+    if len(query_lengths) == 1:
+        return best.mean(dim=0, keepdim=True)
+    return _averaging_matrix(query_lengths, best.device).T @ best
+
+
+def _differentiable(tensor: Tensor) -> bool:
+    return tensor.requires_grad and torch.is_grad_enabled()
+
+
+def _check_finite(scores: Tensor) -> None:
+    """Refuse NaN or infinite scores: they come from such token vectors and would rank silently.
+
+    Only the small ``(Q, N)`` result is checked, so the similarities are never scanned twice.
+    """
+    bad = ~torch.isfinite(scores.detach())
+    if bool(bad.any()):
+        query, doc = (int(i) for i in torch.nonzero(bad)[0])
+        raise ValueError(
+            f"MaxSim score of query {query} against document {doc} is {float(scores.detach()[query, doc])}: the "
+            "token vectors of that query or document contain NaN or infinite values; MaxSim needs finite vectors"
+        )
 
 
 def _default_compute_dtype(tokens: Tensor) -> torch.dtype:

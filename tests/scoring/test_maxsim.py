@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from smart_plugins.scoring import late_scores, maxsim, pack_tokens
+from smart_plugins.scoring import late_scores, maxsim, pack_tokens, reduce_similarities
 
 
 def _texts(lengths: list[int], dim: int, seed: int) -> list[torch.Tensor]:
@@ -83,3 +83,48 @@ def test_gpu_matches_cpu():
     gpu = late_scores([q.cuda() for q in QUERIES], [d.cuda() for d in DOCS])
     assert gpu.device.type == "cuda"
     assert torch.allclose(gpu.cpu(), cpu, atol=1e-5)
+
+
+def test_cpu_blocks_match_the_autograd_path():
+    """The CPU inference path (cache-sized blocks) and the autograd path give the same scores."""
+    queries = _texts([16, 4, 9], dim=32, seed=4)
+    docs = _texts([120, 80, 3, 150, 1, 64], dim=32, seed=5)
+    q_tokens, q_offsets = pack_tokens(queries)
+    d_tokens, d_offsets = pack_tokens(docs)
+    blocked = maxsim(q_tokens, q_offsets, d_tokens, d_offsets, max_elements=40 * len(q_tokens))
+    differentiable = maxsim(q_tokens.requires_grad_(), q_offsets, d_tokens, d_offsets)
+    assert differentiable.requires_grad and not blocked.requires_grad
+    assert torch.allclose(blocked, differentiable.detach(), atol=1e-6)
+    assert torch.allclose(blocked, _brute_force(queries, docs), atol=1e-5)
+
+
+def test_gradients_flow_to_queries_and_documents():
+    q_tokens, q_offsets = pack_tokens(QUERIES)
+    d_tokens, d_offsets = pack_tokens(DOCS)
+    q_tokens.requires_grad_()
+    d_tokens.requires_grad_()
+    maxsim(q_tokens, q_offsets, d_tokens, d_offsets).sum().backward()
+    assert q_tokens.grad is not None and float(q_tokens.grad.abs().sum()) > 0
+    assert d_tokens.grad is not None and float(d_tokens.grad.abs().sum()) > 0
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_nan_or_infinite_vectors_are_refused(bad):
+    docs = [d.clone() for d in DOCS]
+    docs[3][1, 0] = bad
+    with pytest.raises(ValueError, match=r"query 0 against document 3 is (nan|inf).*NaN or infinite"):
+        late_scores(QUERIES, docs)
+    d_tokens, d_offsets = pack_tokens(docs)
+    q_tokens, q_offsets = pack_tokens(QUERIES)
+    with pytest.raises(ValueError, match="document 3"):
+        maxsim(q_tokens.requires_grad_(), q_offsets, d_tokens, d_offsets)
+    sims = d_tokens @ q_tokens.detach().T
+    with pytest.raises(ValueError, match="document 3"):
+        reduce_similarities(sims, d_offsets, q_offsets)
+
+
+def test_reduce_similarities_matches_maxsim():
+    q_tokens, q_offsets = pack_tokens(QUERIES)
+    d_tokens, d_offsets = pack_tokens(DOCS)
+    reduced = reduce_similarities(d_tokens @ q_tokens.T, d_offsets, q_offsets)
+    assert torch.allclose(reduced, maxsim(q_tokens, q_offsets, d_tokens, d_offsets), atol=1e-6)
