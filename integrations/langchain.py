@@ -29,6 +29,7 @@ from smart_plugins.integrations._index_source import (
     close_if_owned,
     closing_on_error,
     hit_scores,
+    is_temporary,
     resolve_index,
     tie_lifetime,
 )
@@ -154,6 +155,25 @@ class SmartRetriever(BaseRetriever):
         """Remove the retriever's temporary index (an index given or opened by path is left as is)."""
         close_if_owned(self.index)
 
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        return True
+
+    @classmethod
+    def get_lc_namespace(cls) -> list[str]:
+        return list(_LC_NAMESPACE)
+
+    def to_json(self) -> Any:
+        """``dumpd`` form: the index folder and the search settings (a temporary index cannot be named)."""
+        if is_temporary(self.index) or (self.where is not None and not isinstance(self.where, dict)):
+            return self.to_json_not_implemented()
+        kwargs = {
+            "index_path": str(self.index.path), "k": self.k, "candidates": self.candidates,
+            "weights": None if self.weights is None else self.weights.as_dict(), "where": self.where,
+            "exhaustive": self.exhaustive, "search_kwargs": _jsonable_search_kwargs(self.search_kwargs),
+        }
+        return {"lc": 1, "type": "constructor", "id": [*_LC_NAMESPACE, "SmartRetriever"], "kwargs": kwargs}
+
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
     ) -> list[Document]:
@@ -183,6 +203,16 @@ class SmartRetriever(BaseRetriever):
             Document(page_content=hit.text, metadata={**(hit.metadata or {}), **hit_scores(hit)}, id=hit.id)
             for hit in hits
         ]
+
+
+_LC_NAMESPACE = ("smart_plugins", "integrations", "langchain")
+
+
+def _jsonable_search_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    out = dict(kwargs)
+    if isinstance(out.get("weights"), ScoreWeights):
+        out["weights"] = out["weights"].as_dict()
+    return out
 
 
 def _check_search_kwargs(kwargs: dict[str, Any], where: str) -> dict[str, Any]:
@@ -239,9 +269,14 @@ class SmartReranker(BaseDocumentCompressor):
     @model_validator(mode="before")
     @classmethod
     def _model_alias(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "model" in data:
+        if isinstance(data, dict) and ("model" in data or "index_path" in data):
             data = dict(data)
-            data["encoder"] = _one_of(data, "model", "encoder")
+            if "model" in data:
+                data["encoder"] = _one_of(data, "model", "encoder")
+            if "index_path" in data:
+                if data.get("index") is not None:
+                    raise ValueError("pass index= or index_path=, not both")
+                data["index"] = resolve_index(index_path=data.pop("index_path"), encoder=data.get("encoder"))
         return data
 
     @model_validator(mode="after")

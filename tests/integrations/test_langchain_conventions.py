@@ -94,3 +94,18 @@ def test_temporary_index_removed_on_close_and_gc(tiny_encoder, temp_indexes):
     with pytest.raises(TypeError):
         SmartRetriever(texts=["fine", 3], model=tiny_encoder)  # fails inside the build
     assert temp_indexes() == before
+
+
+def test_dumpd_loads_round_trip_of_a_saved_retriever(tiny_encoder, tiny_model_dir, tmp_path):
+    from langchain_core.load import dumpd, dumps, loads
+
+    folder = tmp_path / "idx"
+    retriever = SmartRetriever.from_texts(TEXTS, str(tiny_model_dir), metadatas=METAS, index_path=folder,
+                                          search_kwargs={"k": 2, "filter": {"kind": {"$ne": "art"}}})
+    data = dumpd(retriever)
+    assert data["type"] == "constructor" and data["kwargs"]["index_path"] == str(folder)
+    again = loads(dumps(retriever), valid_namespaces=["smart_plugins"], allowed_objects=[SmartRetriever])
+    assert [d.id for d in again.invoke("debug files")] == [d.id for d in retriever.invoke("debug files")]
+    temporary = SmartRetriever(texts=TEXTS, model=tiny_encoder)
+    assert dumpd(temporary)["type"] == "not_implemented"  # a temporary index has no folder to name
+    temporary.close()
