@@ -67,21 +67,25 @@ def test_every_listed_command_is_registered_by_its_module():
         assert next(c.help for c in sub._choices_actions if c.dest == name) == help_text
 
 
-def test_quiet_silences_progress_bars(tmp_path, tiny_model_dir, capfd, monkeypatch):
-    for variable in ("TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS"):
-        monkeypatch.delenv(variable, raising=False)  # restored after the test
+def test_quiet_silences_progress_bars_and_restores_them(tmp_path, tiny_model_dir, capfd):
+    import os
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.enable_progress_bar()
     corpus = tmp_path / "c.jsonl"
     corpus.write_text("".join(json.dumps({"_id": f"d{i}", "text": f"red star {i}"}) + "\n" for i in range(5)))
     args = ["index", "build", str(tmp_path / "loud"), "--model", str(tiny_model_dir), "--corpus", str(corpus),
             "--compression", "fp16"]
     assert main(args) == 0
     assert "Loading weights" in capfd.readouterr().err  # transformers' bar while the model loads
+    before = {name: os.environ.get(name) for name in ("TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS")}
     assert main(["--quiet", *args[:2], str(tmp_path / "quiet"), *args[3:]]) == 0
     err = capfd.readouterr().err
     assert "it/s" not in err and "Loading" not in err
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.enable_progress_bar()  # --quiet switched it off process-wide
+    # nothing leaks into the calling process
+    assert hf_logging.is_progress_bar_enabled()
+    assert {name: os.environ.get(name) for name in before} == before
 
 
 def test_truncation_flag_reaches_the_encoder_and_warnings_name_the_flag(tmp_path, tiny_model_dir, capsys):
