@@ -16,7 +16,7 @@ def register(subparsers: Any) -> None:
     """Add the ``eval`` and ``eval-toy`` sub-commands."""
     p = subparsers.add_parser(
         "eval",
-        help="evaluate pooled / late / hybrid / BM25 retrieval on a BEIR-format folder",
+        help="evaluate default / pooled / late / hybrid / BM25 retrieval on a BEIR-format folder",
         description=(
             "Evaluate SMART retrieval on a BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv). "
             "Default retrieval is two-stage: pooled top-k candidates, then late/hybrid rerank. "
@@ -25,7 +25,9 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("dataset", metavar="DATASET_DIR", help="BEIR folder")
     p.add_argument("--model", default="minilm", help="sentence-transformers name or local path; alias 'minilm' = packaged all-MiniLM-L6-v2 (default), 'mpnet'")
-    p.add_argument("--modes", default="pooled,late,hybrid,bm25", help="comma list of pooled,late,hybrid,bm25 (default: all)")
+    p.add_argument("--modes", default="default,pooled,late,hybrid,bm25",
+                   help="comma list of default,pooled,late,hybrid,bm25 (default: all). 'default' is what SmartIndex.search does "
+                        "with no arguments: λ fitted without labels on pseudo-queries drawn from the corpus")
     p.add_argument("--split", default="test", help="qrels split to report (default: test)")
     p.add_argument("--k", type=int, default=200, help="first-stage pooled candidates per query (default: 200)")
     p.add_argument("--exhaustive", action="store_true", help="score every document with pooled and late scores (no first stage)")

@@ -27,6 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", required=True, help="base model: alias (minilm, mpnet), folder or hub name")
     parser.add_argument("--train", required=True, metavar="DATASET_DIR", help="BEIR-layout folder (corpus.jsonl, queries.jsonl, qrels/)")
     parser.add_argument("--split", default="train", help="qrels split to train on (default: train)")
+    parser.add_argument("--pseudo-queries", type=int, default=None, metavar="N",
+                        help="no labels: train on N pairs drawn from corpus.jsonl alone (an 8-word span of a document "
+                             "as the query, that document as the positive); queries.jsonl and qrels are not read")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for the trained model (must not exist unless --overwrite)")
     defaults = AdapterTrainingConfig()
     parser.add_argument("--dim", type=int, default=defaults.dim, help=f"adapter output size D (default: {defaults.dim})")
@@ -58,6 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from smart_plugins.scoring import ScoreWeights
+    from smart_plugins.training.data import pseudo_pairs
     from smart_plugins.training import (
         AdapterTrainingConfig,
         LinearSchedule,
@@ -88,10 +92,16 @@ def run(args: argparse.Namespace) -> int:
         decay=not args.no_decay,
         seed=args.seed,
     )
-    pairs = load_pairs(args.train, args.split, max_pairs=args.max_pairs, seed=args.seed)
+    if args.pseudo_queries is not None:
+        if args.pseudo_queries <= 0:
+            raise ValueError(f"--pseudo-queries must be a positive number of pairs, got {args.pseudo_queries}")
+        pairs = pseudo_pairs(args.train, args.pseudo_queries, seed=args.seed)[: args.max_pairs]
+    else:
+        pairs = load_pairs(args.train, args.split, max_pairs=args.max_pairs, seed=args.seed)
     model, report = train_adapter(args.model, pairs, config, device=args.device, cache_path=args.cache, show_progress_bar=None)
     save_model(model, out, overwrite=args.overwrite)
-    summary = {"model": args.model, "train": str(args.train), "split": args.split, **report.as_dict()}
+    source = {"pseudo_queries": args.pseudo_queries} if args.pseudo_queries is not None else {"split": args.split}
+    summary = {"model": args.model, "train": str(args.train), **source, **report.as_dict()}
     _write_json_atomic(out / REPORT_FILE, summary)
     print(json.dumps({k: summary[k] for k in ("pairs", "steps", "epoch_losses", "cache_seconds", "train_seconds")}))
     print(f"saved model with a D={args.dim} token adapter to {out}")

@@ -15,6 +15,7 @@ from smart_plugins.encoder import SmartEncoder
 from smart_plugins.evaluation.bm25 import bm25_run
 from smart_plugins.evaluation.cache import EncodedCache
 from smart_plugins.evaluation.dataset import BeirDataset, load_beir
+from smart_plugins.evaluation.default_mode import corpus_default_weights
 from smart_plugins.evaluation.encoding import encode_cached
 from smart_plugins.evaluation.fusion import FUSIONS, FusionPolicy
 from smart_plugins.evaluation.images import dense_inputs, has_images, with_image_metrics
@@ -31,7 +32,7 @@ from smart_plugins.scoring import ScoreWeights
 
 logger = logging.getLogger(__name__)
 
-MODES: tuple[str, ...] = ("pooled", "late", "hybrid", "bm25")
+MODES: tuple[str, ...] = ("default", "pooled", "late", "hybrid", "bm25")
 _POOLED, _LATE = ScoreWeights(1.0, 0.0), ScoreWeights(0.0, 1.0)
 
 
@@ -45,7 +46,7 @@ class EvalConfig:
     ['pooled', 'bm25']
     """
 
-    modes: list[str] = field(default_factory=lambda: ["pooled", "late", "hybrid", "bm25"])
+    modes: list[str] = field(default_factory=lambda: ["default", "pooled", "late", "hybrid", "bm25"])
     split: str = "test"
     k: int | None = 200
     depth: int = 100
@@ -127,6 +128,13 @@ def run_evaluation(dataset_dir: str | Path, encoder: SmartEncoder | None, config
         scores = score_candidates(queries, docs, config.k, compute_dtype=config.compute_dtype, show_progress=config.show_progress)
         timing["score_s"] = time.perf_counter() - tick
         report["retrieval"].update(_first_stage(scores, data, config))
+        if "default" in config.modes:
+            tick = time.perf_counter()
+            weights, fit = corpus_default_weights(encoder, data.doc_texts, docs, cache, show_progress=config.show_progress)
+            timing["default_fit_s"] = time.perf_counter() - tick
+            run = scores.run(data.query_ids, data.doc_ids, weights, config.depth)
+            report["modes"]["default"] = {**evaluate_run(run, data.qrels, config.metrics), "weights": weights.as_dict(),
+                                          "fusion": "weighted", "fit": fit}
         tick = time.perf_counter()
         _dense_modes(report, scores, data, config)
         if config.lambdas:

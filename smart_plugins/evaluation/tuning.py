@@ -14,25 +14,23 @@ from smart_plugins.evaluation.fusion import FUSIONS, FusionPolicy
 from smart_plugins.evaluation.metrics import Qrels, evaluate_run
 from smart_plugins.evaluation.retrieval import CandidateScores
 from smart_plugins.scoring import ScoreWeights
+from smart_plugins.scoring.auto_weights import LATE_SHARES
 
 #: Late shares λ_late / (λ_pool + λ_late) tried by ``--tune-lambda``.
-DEFAULT_TUNING_GRID: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0)
+DEFAULT_TUNING_GRID: tuple[float, ...] = LATE_SHARES
 WEIGHTS_FILE_FORMAT = "smart-plugins/score-weights"
 
 
 def weights_from_share(late_share: float) -> ScoreWeights:
-    """λ with ``late / (pool + late) = late_share``, scaled so the larger weight is 1.
+    """λ with ``late / (pool + late) = late_share``, scaled so the larger weight is 1
+    (:meth:`ScoreWeights.from_late_share`).
 
     Examples
     --------
     >>> weights_from_share(0.5), weights_from_share(0.8)
     (ScoreWeights(pool=1.0, late=1.0), ScoreWeights(pool=0.25, late=1.0))
     """
-    if not 0 <= late_share <= 1:
-        raise ValueError(f"a late share must be in [0, 1], got {late_share}")
-    pool, late = 1 - late_share, late_share
-    top = max(pool, late)
-    return ScoreWeights(round(pool / top, 12), round(late / top, 12))
+    return ScoreWeights.from_late_share(late_share)
 
 
 def late_ratio(weights: ScoreWeights) -> float:

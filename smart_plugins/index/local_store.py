@@ -94,6 +94,7 @@ class LocalStore:
         first_stage: str,
         first_stage_options: dict[str, Any] | None,
         lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT,
+        weights_source: dict[str, Any] | None = None,
     ) -> LocalStore:
         """Write an empty index's manifest in ``path`` (None: a temporary folder)."""
         codec = make_codec(compression, int(encoder["token_dim"]))  # validates the name and the dimension early
@@ -110,6 +111,8 @@ class LocalStore:
             weights=weights.as_dict(),
             first_stage=stage,
         )
+        if weights_source is not None:  # how the weights were chosen (smart_plugins.index.default_weights)
+            manifest["weights_source"] = weights_source
         with WriterLock(folder / LOCK_NAME, timeout=lock_timeout):
             if (folder / MANIFEST_NAME).exists():
                 raise FileExistsError(f"an index was created at {folder} concurrently")
@@ -238,9 +241,10 @@ class LocalStore:
         self._reload()
         return ScoreWeights(**self._manifest["weights"])
 
-    def set_weights(self, weights: ScoreWeights) -> None:
+    def set_weights(self, weights: ScoreWeights, source: dict[str, Any] | None = None) -> None:
         with self._writing() as draft:
             draft["weights"] = weights.as_dict()
+            draft["weights_source"] = source or {"kind": "explicit"}
             self._commit(draft)
 
     def set_first_stage(self, kind: str, options: dict[str, Any] | None = None) -> None:
@@ -523,6 +527,7 @@ class LocalStore:
             "model": self._manifest["encoder"].get("model"),
             "encoder": self._manifest["encoder"],
             "weights": self._manifest["weights"],
+            "weights_source": self._manifest.get("weights_source", {"kind": "explicit"}),
             "first_stage": self._manifest["first_stage"],
             "hnsw_graph": graph_summary(self.path) if self._manifest["first_stage"].get("kind") == "hnsw" else None,
         }

@@ -20,6 +20,7 @@ from smart_plugins.encoder import EncodedTexts, SmartEncoder
 from smart_plugins.index import qdrant_store
 from smart_plugins.index.encoder_config import check_encoder, rebuild_encoder, resolve_encoder
 from smart_plugins.index.evidence import token_matches
+from smart_plugins.index.default_weights import FALLBACK, auto_source, refresh_default_weights
 from smart_plugins.index.filters import compile_filter
 from smart_plugins.index.local_store import LocalStore
 from smart_plugins.index.locking import DEFAULT_LOCK_TIMEOUT
@@ -158,7 +159,8 @@ class SmartIndex:
                 folder,
                 encoder=enc.describe(),
                 compression=compression,
-                weights=weights or ScoreWeights(),
+                weights=weights or FALLBACK,
+                weights_source={"kind": "explicit"} if weights is not None else auto_source(),
                 first_stage=first_stage,
                 first_stage_options=first_stage_options,
                 lock_timeout=lock_timeout,
@@ -282,6 +284,7 @@ class SmartIndex:
         if not items:
             return []  # nothing to add: no empty version is committed
         self._store.write(doc_ids, items, metas, self._encode_documents(items), replace=False)
+        refresh_default_weights(self)
         return doc_ids
 
     def add_encoded(
@@ -305,6 +308,7 @@ class SmartIndex:
             for start in range(0, len(items), SEGMENT_DOCS)
         )
         self._store.write(doc_ids, items, metas, parts, replace=False)
+        refresh_default_weights(self)
         return doc_ids
 
     def _check_encoded(self, encoded: EncodedTexts, n: int) -> None:
@@ -330,6 +334,7 @@ class SmartIndex:
         if not items:
             return []
         self._store.write(doc_ids, items, metas, self._encode_documents(items), replace=True)
+        refresh_default_weights(self)
         return doc_ids
 
     def delete(self, ids: str | Iterable[str]) -> int:

@@ -63,6 +63,21 @@ class ScoreWeights:
             raise ValueError(f"weights must look like POOL:LATE (e.g. 1:1), got {text!r}") from None
         return cls(pool, late)
 
+    @classmethod
+    def from_late_share(cls, late_share: float) -> ScoreWeights:
+        """λ with ``late / (pool + late) = late_share``, scaled so the larger weight is 1.
+
+        Examples
+        --------
+        >>> ScoreWeights.from_late_share(0.5), ScoreWeights.from_late_share(0.8)
+        (ScoreWeights(pool=1.0, late=1.0), ScoreWeights(pool=0.25, late=1.0))
+        """
+        if not isinstance(late_share, (int, float)) or not 0 <= late_share <= 1:
+            raise ValueError(f"a late share must be a number in [0, 1], got {late_share!r}")
+        pool, late = 1 - late_share, late_share
+        top = max(pool, late)
+        return cls(round(pool / top, 12), round(late / top, 12))
+
     def as_dict(self) -> dict[str, float]:
         return {"pool": self.pool, "late": self.late}
 

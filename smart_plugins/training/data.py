@@ -118,6 +118,39 @@ def load_pairs(
     return pairs[:max_pairs] if max_pairs else pairs
 
 
+def pseudo_pairs(
+    folder: str | Path,
+    n: int,
+    *,
+    seed: int = 0,
+    span_words: int = 8,
+) -> list[TrainingPair]:
+    """Training pairs drawn from ``corpus.jsonl`` alone: an 8-word span of a document as the query, the document as the positive.
+
+    For users without relevance labels (``smart-plugins train --pseudo-queries N``); the draw is
+    :func:`smart_plugins.scoring.pseudo_queries.draw_pseudo_queries` (documents of at least 12
+    words, one query each, seeded). No ``queries.jsonl`` or qrels file is read.
+
+    Examples
+    --------
+    >>> pairs = pseudo_pairs("/work/shared/datasets/stdlib-code", 100)  # doctest: +SKIP
+    >>> pairs[0].query in pairs[0].positive  # doctest: +SKIP
+    True
+    """
+    from smart_plugins.scoring.pseudo_queries import draw_pseudo_queries
+
+    path = Path(folder) / "corpus.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder} has no corpus.jsonl to draw pseudo-queries from")
+    texts = [document_text(r) for r in _read_jsonl(path)]
+    drawn = draw_pseudo_queries(texts, n, span_words=span_words, seed=seed)
+    if not drawn:
+        raise ValueError(f"{path} has no document of at least 12 words to draw a pseudo-query from")
+    pairs = [TrainingPair(q.text, texts[q.doc]) for q in drawn]
+    random.Random(seed).shuffle(pairs)
+    return pairs
+
+
 def unique_texts(pairs: Sequence[TrainingPair]) -> tuple[list[str], list[str]]:
     """Distinct query texts and distinct document texts (positives and negatives), in first-seen order.
 

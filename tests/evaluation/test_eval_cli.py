@@ -15,7 +15,9 @@ def test_eval_writes_one_object_per_mode(tiny_beir, tiny_model_dir, tmp_path, ca
                  "--cache-dir", str(tmp_path / "cache"), "--device", "cpu", "--quiet"])
     assert code == 0
     report = json.loads(out.read_text())
-    assert set(report["modes"]) == {"pooled", "late", "hybrid", "bm25"}
+    assert set(report["modes"]) == {"default", "pooled", "late", "hybrid", "bm25"}
+    assert report["modes"]["default"]["fit"] == {"kind": "auto", "documents": report["dataset"]["documents"], "fitted": False}  # too small to fit: 1:1
+    assert report["modes"]["default"]["weights"] == {"pool": 1.0, "late": 1.0}
     for values in report["modes"].values():
         for name in ("ndcg@10", "recall@10", "recall@100", "mrr@10"):
             assert 0.0 <= values[name] <= 1.0

@@ -42,7 +42,7 @@ def test_eval_reports_hit_at_1_and_ndcg_at_5_on_an_image_task(image_task, tiny_c
     out = tmp_path / "report.json"
     assert main(["eval", str(image_task), "--model", str(tiny_clip_dir), "--exhaustive", "--quiet", "--json", str(out)]) == 0
     report = json.loads(out.read_text())
-    assert set(report["modes"]) == {"pooled", "late", "hybrid"}  # no BM25 over images
+    assert set(report["modes"]) == {"default", "pooled", "late", "hybrid"}  # no BM25 over images
     for mode in ("pooled", "late"):
         entry = report["modes"][mode]
         assert {"hit@1", "ndcg@5", "ndcg@10", "recall@10", "mrr@10"} <= set(entry)

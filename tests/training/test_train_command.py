@@ -56,3 +56,30 @@ def test_train_with_layer_mix_and_query_weights(tiny_model_dir, tmp_path):
     assert main(argv) == 0
     adapter = SmartEncoder(str(out), device="cpu").describe()["adapter"]
     assert adapter["layers"] == 2 and adapter["query_weights"] is True
+
+
+def test_train_on_pseudo_queries_needs_only_the_corpus(tiny_model_dir, tmp_path, capsys):
+    root = tmp_path / "corpus-only"
+    root.mkdir()
+    long_docs = {k: f"{v} with the shared runtime tool and the search index of vectors" for k, v in DOCS.items()}
+    (root / "corpus.jsonl").write_text("".join(json.dumps({"_id": k, "title": "", "text": v}) + "\n" for k, v in long_docs.items()))
+    out = tmp_path / "pseudo"
+    argv = ["train", "--model", str(tiny_model_dir), "--train", str(root), "--pseudo-queries", "50", "--dim", "8",
+            "--epochs", "1", "--batch-size", "4", "--out", str(out)]
+    assert main(argv) == 0
+    report = json.loads((out / "smart_training.json").read_text())
+    assert report["pairs"] == 6 and report["pseudo_queries"] == 50 and "split" not in report  # one per long document
+    assert main(argv[:5] + ["--pseudo-queries", "0"] + argv[7:] + ["--overwrite"]) == 1
+    assert "--pseudo-queries must be a positive" in capsys.readouterr().err
+
+
+def test_pseudo_pairs_are_spans_of_their_positive(tmp_path):
+    from smart_plugins.training.data import pseudo_pairs
+
+    root = tmp_path / "c"
+    root.mkdir()
+    texts = [" ".join(f"w{d}_{i}" for i in range(20)) for d in range(10)]
+    (root / "corpus.jsonl").write_text("".join(json.dumps({"_id": str(i), "text": t}) + "\n" for i, t in enumerate(texts)))
+    pairs = pseudo_pairs(root, 4, seed=1)
+    assert len(pairs) == 4 and all(p.query in p.positive and len(p.query.split()) == 8 for p in pairs)
+    assert pairs == pseudo_pairs(root, 4, seed=1)

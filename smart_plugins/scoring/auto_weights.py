@@ -1,0 +1,148 @@
+"""Label-free hybrid weights: λ fitted on pseudo-queries drawn from the corpus itself.
+
+Each pseudo-query (a span of a document, :mod:`smart_plugins.scoring.pseudo_queries`) is scored
+like a real query: pooled candidates, then the late score of those candidates. The late share
+``λ_late / (λ_pool + λ_late)`` that ranks the drawn documents best (mean reciprocal rank over
+the candidate lists) becomes the default weights. No relevance label is used: only the corpus.
+
+``SmartIndex`` fits them when documents are added (:mod:`smart_plugins.index.default_weights`)
+and ``smart-plugins eval --modes default`` runs the same fit on the evaluated corpus.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from smart_plugins.scoring.hybrid import ScoreWeights
+
+#: Late shares tried by :func:`fit_late_share` (the same grid as ``smart-plugins eval --tune-lambda``).
+LATE_SHARES: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0)
+
+
+@dataclass(frozen=True)
+class FittedShare:
+    """The chosen late share, its weights, and the objective along the grid.
+
+    Examples
+    --------
+    >>> FittedShare(0.8, {0.5: 0.7, 0.8: 0.9}, 100).weights
+    ScoreWeights(pool=0.25, late=1.0)
+    """
+
+    late_share: float
+    curve: dict[float, float]
+    queries: int
+
+    @property
+    def weights(self) -> ScoreWeights:
+        return ScoreWeights.from_late_share(self.late_share)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "late_share": self.late_share,
+            "queries": self.queries,
+            "objective": "mean reciprocal rank of the drawn document",
+            "curve": {f"{share:g}": round(value, 6) for share, value in self.curve.items()},
+        }
+
+
+def fit_late_share(
+    pooled: np.ndarray,
+    late: np.ndarray,
+    positive: np.ndarray,
+    grid: Sequence[float] = LATE_SHARES,
+) -> FittedShare:
+    """Pick the late share that ranks each query's positive candidate highest on average.
+
+    Parameters
+    ----------
+    pooled, late:
+        ``(Q, k)`` raw scores of each query's candidates.
+    positive:
+        ``(Q,)`` column of the query's drawn document among its candidates, ``-1`` when the first
+        stage missed it (such a query scores 0 for every share).
+    grid:
+        Late shares to try; ties go to the share closest to 0.5 (the SMART 1:1 formula).
+
+    Examples
+    --------
+    >>> pooled = np.array([[0.9, 0.5], [0.4, 0.9]])
+    >>> late = np.array([[0.1, 0.3], [0.3, 0.1]])
+    >>> fit_late_share(pooled, late, np.array([1, 0])).late_share   # late must outweigh pooled
+    0.75
+    >>> fit_late_share(pooled, late, np.array([0, 1])).late_share   # pooled must win: 1:1 is kept
+    0.5
+    """
+    pooled = np.asarray(pooled, dtype=np.float64)
+    late = np.asarray(late, dtype=np.float64)
+    positive = np.asarray(positive, dtype=np.int64)
+    if pooled.ndim != 2 or pooled.shape != late.shape:
+        raise ValueError(f"pooled and late must be (queries, candidates) of one shape, got {pooled.shape} and {late.shape}")
+    if positive.shape != (pooled.shape[0],):
+        raise ValueError(f"positive must hold one column per query ({pooled.shape[0]}), got shape {positive.shape}")
+    if pooled.shape[0] == 0:
+        raise ValueError("no pseudo-queries to fit on")
+    if not len(grid) or any(not 0.0 <= s <= 1.0 for s in grid):
+        raise ValueError(f"grid must hold late shares in [0, 1], got {list(grid)}")
+    found = positive >= 0
+    rows = np.flatnonzero(found)
+    curve: dict[float, float] = {}
+    for share in grid:
+        fused = (1.0 - share) * pooled[rows] + share * late[rows]
+        target = fused[np.arange(len(rows)), positive[rows]][:, None]
+        rank = (fused > target).sum(axis=1)  # candidates strictly above the drawn document
+        curve[float(share)] = float((1.0 / (1.0 + rank)).sum() / len(positive))
+    best = max(curve.values())
+    chosen = min((s for s, v in curve.items() if v >= best - 1e-12), key=lambda s: (abs(s - 0.5), s))
+    return FittedShare(chosen, curve, int(len(positive)))
+
+
+#: Pseudo-queries an index draws to fit its default weights, and candidates each one reranks
+#: (``SmartIndex.search``'s default ``candidates``).
+AUTO_PSEUDO_QUERIES = 256
+AUTO_CANDIDATES = 100
+#: The draw: an 8-word span of a random document (seed 0), see :mod:`smart_plugins.scoring.pseudo_queries`.
+AUTO_DRAW: dict[str, Any] = {"how": "span", "span_words": 8, "seed": 0}
+
+
+def positive_columns(candidate_docs: Sequence[Sequence[Any]], drawn_docs: Sequence[Any]) -> np.ndarray:
+    """Column of each query's drawn document among its candidates (``-1`` when absent).
+
+    Examples
+    --------
+    >>> positive_columns([["a", "b"], ["c", "d"]], ["b", "e"]).tolist()
+    [1, -1]
+    """
+    if len(candidate_docs) != len(drawn_docs):
+        raise ValueError(f"{len(candidate_docs)} candidate lists for {len(drawn_docs)} drawn documents")
+    out = np.full(len(drawn_docs), -1, dtype=np.int64)
+    for q, (row, doc) in enumerate(zip(candidate_docs, drawn_docs)):
+        for col, cand in enumerate(row):
+            if cand == doc:
+                out[q] = col
+                break
+    return out
+
+
+def fit_record(fitted: FittedShare, positive: np.ndarray, documents: int) -> dict[str, Any]:
+    """What an index records as its ``weights_source`` after a fit (also the eval ``default`` mode's report).
+
+    Examples
+    --------
+    >>> fit = FittedShare(0.8, {0.8: 0.5}, 2)
+    >>> r = fit_record(fit, np.array([3, -1]), 500)
+    >>> r["kind"], r["late_share"], r["documents"], r["drawn_document_found"]
+    ('auto', 0.8, 500, 0.5)
+    """
+    return {
+        "kind": "auto",
+        "documents": int(documents),
+        **fitted.as_dict(),
+        "draw": dict(AUTO_DRAW),
+        "candidates": AUTO_CANDIDATES,
+        "drawn_document_found": round(float((np.asarray(positive) >= 0).mean()), 4),
+    }

@@ -1,0 +1,131 @@
+"""Pseudo-queries drawn from a corpus alone: a short span of a document, with that document as the answer.
+
+They stand in for relevance labels wherever a user has none: fitting the default hybrid weights
+of an index (:mod:`smart_plugins.scoring.auto_weights`) and ``smart-plugins train --pseudo-queries``.
+The draw is deterministic for a given corpus, count and seed, and reads only the documents it
+looks at (an index passes a reader instead of every text).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Words of a drawn span (about the median query length of the shared tasks: 6 to 9 words).
+DEFAULT_SPAN_WORDS = 8
+#: Documents with fewer words than this are never drawn (their span would be most of the text).
+MIN_DOC_WORDS = 12
+#: How a query is cut from its document (see :func:`draw_pseudo_queries`).
+HOW = ("span", "first", "sentence")
+
+_SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+|\n+")
+
+
+@dataclass(frozen=True)
+class PseudoQuery:
+    """A drawn query text and the corpus position of the document it came from.
+
+    Examples
+    --------
+    >>> PseudoQuery("a red star", 3).doc
+    3
+    """
+
+    text: str
+    doc: int
+
+
+def draw_pseudo_queries(
+    texts: Sequence[str],
+    n: int,
+    *,
+    span_words: int = DEFAULT_SPAN_WORDS,
+    seed: int = 0,
+    how: str = "span",
+) -> list[PseudoQuery]:
+    """Draw up to ``n`` pseudo-queries, at most one per document, from documents of at least :data:`MIN_DOC_WORDS` words.
+
+    Parameters
+    ----------
+    texts:
+        The corpus (document texts, in corpus order).
+    n:
+        How many to draw (fewer when fewer documents are long enough).
+    span_words:
+        Words per query.
+    seed:
+        Seed of the draw (which documents, and where in each the span starts).
+    how:
+        ``"span"``: ``span_words`` consecutive words starting at a random word of the document;
+        ``"first"``: the document's first ``span_words`` words;
+        ``"sentence"``: one random sentence (or line) of at least 3 words, cut to ``2 * span_words``.
+
+    Returns
+    -------
+    list of PseudoQuery
+        Sorted by document position.
+
+    Examples
+    --------
+    >>> docs = ["one two three four five six seven eight nine ten eleven twelve thirteen", "too short"]
+    >>> [(q.text, q.doc) for q in draw_pseudo_queries(docs, 5, span_words=3, how="first")]
+    [('one two three', 0)]
+    """
+    return draw_from_reader(len(texts), lambda rows: [texts[r] for r in rows], n, span_words=span_words, seed=seed, how=how)
+
+
+def draw_from_reader(
+    count: int,
+    read: Callable[[list[int]], Sequence[str]],
+    n: int,
+    *,
+    span_words: int = DEFAULT_SPAN_WORDS,
+    seed: int = 0,
+    how: str = "span",
+) -> list[PseudoQuery]:
+    """:func:`draw_pseudo_queries` over ``count`` documents read on demand by ``read(positions)``.
+
+    Documents are visited in a seeded random order and read in small batches until ``n`` long
+    enough ones are found, so a large index reads about ``n`` documents, not all of them.
+
+    Examples
+    --------
+    >>> corpus = ["word " * 20, "tiny", "text " * 30]
+    >>> [q.doc for q in draw_from_reader(3, lambda rows: [corpus[r] for r in rows], 2)]
+    [0, 2]
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    if isinstance(span_words, bool) or not isinstance(span_words, int) or span_words <= 0:
+        raise ValueError(f"span_words must be a positive integer, got {span_words!r}")
+    if how not in HOW:
+        raise ValueError(f"how must be one of {', '.join(HOW)}, got {how!r}")
+    order = np.random.default_rng(seed).permutation(count).tolist()
+    batch = max(64, 2 * n)
+    out: list[PseudoQuery] = []
+    for start in range(0, count, batch):
+        rows = order[start : start + batch]
+        for row, text in zip(rows, read(rows)):
+            words = str(text).split()
+            if len(words) < MIN_DOC_WORDS:
+                continue
+            rng = np.random.default_rng([seed, row])  # the span depends on the document alone
+            out.append(PseudoQuery(_cut(str(text), words, rng, span_words, how), row))
+            if len(out) == n:
+                return sorted(out, key=lambda q: q.doc)
+    return sorted(out, key=lambda q: q.doc)
+
+
+def _cut(text: str, words: list[str], rng: np.random.Generator, span_words: int, how: str) -> str:
+    if how == "first":
+        return " ".join(words[:span_words])
+    if how == "span":
+        start = int(rng.integers(0, len(words) - span_words + 1)) if len(words) > span_words else 0
+        return " ".join(words[start : start + span_words])
+    sentences = [s.split() for s in _SENTENCE_END.split(text) if len(s.split()) >= 3]
+    if not sentences:
+        return " ".join(words[:span_words])
+    return " ".join(sentences[int(rng.integers(len(sentences)))][: 2 * span_words])
