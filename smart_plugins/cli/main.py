@@ -18,7 +18,7 @@ from contextlib import contextmanager
 
 #: Each command, the module that registers it, and its one-line help (shown by ``--help``).
 COMMANDS: dict[str, tuple[str, str]] = {
-    "eval": ("eval_command", "evaluate pooled / late / hybrid / BM25 retrieval on a BEIR-format folder"),
+    "eval": ("eval_command", "evaluate default / pooled / late / hybrid / BM25 retrieval on a BEIR-format folder"),
     "eval-toy": ("eval_command", "write the code-marker binding task as a BEIR folder"),
     "index": ("index_command", "build and maintain a persistent SMART index"),
     "search": ("index_command", "search a SMART index"),
