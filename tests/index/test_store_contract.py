@@ -29,6 +29,9 @@ STORES = ["local", "qdrant-edge", "qdrant"]
 
 
 def _create(kind: str, path: Path, encoder, **kwargs) -> SmartIndex:
+    # explicit 1:1 weights: the stores are compared on the same formula (a local index created
+    # without weights fits its own label-free default, a Qdrant store does not yet)
+    kwargs.setdefault("weights", ScoreWeights(1.0, 1.0))
     if kind == "local":
         return SmartIndex.create(path, encoder, compression="fp16", **kwargs)
     options = {"url": str(path.parent / f"{path.name}-server"), "collection": "docs"} if kind == "qdrant" else {}
