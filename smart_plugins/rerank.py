@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import torch
-
 from smart_plugins.encoder import SmartEncoder
 from smart_plugins.encoder.inputs import validate_texts
-from smart_plugins.scoring import ScoreWeights, smart_scores
+from smart_plugins.scoring import ScoreWeights, smart_scores, top_k
 
 
 @dataclass(frozen=True)
@@ -49,7 +47,7 @@ def rerank_texts(
         return []
     weights = weights or ScoreWeights()
     scores = smart_scores(encoder.encode_queries([query]), encoder.encode_documents(candidates), weights)
-    order = torch.argsort(scores.hybrid[0], descending=True)[: k or len(candidates)]
+    order = top_k(scores.hybrid[0], k or len(candidates))[1]
     late = scores.late[0] if scores.late is not None else None
     return [
         RankedText(
