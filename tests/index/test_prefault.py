@@ -36,7 +36,8 @@ def _store(tmp_path: Path, rows: int = 32768, width: int = 1024) -> np.memmap:
     return array
 
 
-def test_maps_only_the_candidate_pages(tmp_path):
+def test_maps_only_the_candidate_pages(tmp_path, monkeypatch):
+    monkeypatch.setattr(prefault, "ENABLED", True)
     array = _store(tmp_path)
     assert _mapped_kib(tmp_path / "codes.npy") == 0
     starts, stops = np.array([100, 20000]), np.array([140, 20010])  # 40 KiB and 10 KiB of rows
@@ -50,7 +51,8 @@ def test_maps_only_the_candidate_pages(tmp_path):
     assert np.array_equal(array[100:140], np.load(tmp_path / "codes.npy")[100:140])
 
 
-def test_touching_runs_are_merged_and_empty_rows_skipped(tmp_path):
+def test_touching_runs_are_merged_and_empty_rows_skipped(tmp_path, monkeypatch):
+    monkeypatch.setattr(prefault, "ENABLED", True)
     array = _store(tmp_path)
     rows_per_page = PAGE // 1024
     starts = np.array([0, 10, 5 * rows_per_page, 0, 300])
