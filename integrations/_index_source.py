@@ -130,16 +130,24 @@ def tie_lifetime(owner: Any, index: Any) -> None:
 
 
 def open_or_create_index(
-    model: Any, index: Any = None, index_path: str | Path | None = None, options: dict[str, Any] | None = None
+    model: Any,
+    index: Any = None,
+    index_path: str | Path | None = None,
+    *,
+    compression: str | None = None,
+    weights: Any = None,
 ) -> Any:
     """The index of a vector store: the one given, the one at ``index_path`` (created there when the
-    folder holds none), or a new temporary one. ``options`` (``compression``, ``weights``) shape a new index."""
+    folder holds none), or a new temporary one. ``compression`` and ``weights`` (a ``ScoreWeights``
+    or None) shape a new index; ``compression`` is refused for an existing one."""
     from smart_plugins.index import SmartIndex
     from smart_plugins.index.manifest import MANIFEST_NAME
 
-    options = dict(options or {})
+    options: dict[str, Any] = {"compression": compression} if compression else {}
+    if weights is not None:
+        options["weights"] = weights
     if index is not None or (index_path is not None and (Path(index_path) / MANIFEST_NAME).exists()):
-        if options.keys() - {"weights"}:
+        if compression:
             raise ValueError("compression= applies to a new index; this one exists already")
         return resolve_index(index=index, index_path=index_path, encoder=model)
     encoder = as_encoder(model if model is not None else "minilm")

@@ -85,10 +85,7 @@ class SmartVectorStore(VectorStore):
         with closing_on_error():
             self.candidates = check_k(candidates, name="candidates")
             self._weights = as_weights(weights)
-            options = {"compression": compression} if compression else {}
-            if self._weights is not None:
-                options["weights"] = self._weights
-            self.index = open_or_create_index(model, index, index_path, options)
+            self.index = open_or_create_index(model, index, index_path, compression=compression, weights=self._weights)
             tie_lifetime(self, self.index)
 
     # ------------------------------------------------------------------ construction

@@ -139,10 +139,7 @@ class SmartVectorStore(BasePydanticVectorStore):
         with closing_on_error():
             super().__init__(candidates=check_k(candidates, name="candidates"))
             self._weights = as_weights(weights)
-            options: dict[str, Any] = {"compression": compression} if compression else {}
-            if self._weights is not None:
-                options["weights"] = self._weights
-            self._index = open_or_create_index(model, index, index_path, options)
+            self._index = open_or_create_index(model, index, index_path, compression=compression, weights=self._weights)
             tie_lifetime(self, self._index)
 
     @classmethod
