@@ -1,29 +1,63 @@
-"""The Qdrant Edge backend: the Qdrant engine in this process, its shard in a folder (``qdrant-edge-py``)."""
+"""The Qdrant Edge backend: the Qdrant engine in this process, its shard in a folder (``qdrant-edge-py``).
+
+Qdrant Edge lets one process hold a shard (its write-ahead log is locked while it is open).
+Within a process, every store object on one folder shares one open shard (so each sees the
+others' writes at once); another process opening the folder meanwhile gets an
+:class:`~smart_plugins.index.locking.IndexLockedError` that says so. To share an index between
+processes, serve it from a Qdrant server (``store="qdrant"``).
+"""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from smart_plugins.index.locking import IndexLockedError
 from smart_plugins.index.qdrant_backend import SCROLL, Found, Point, QdrantOptions, QueryPlan, found, import_qdrant
 from smart_plugins.index.qdrant_filters import edge_filter
+
+
+#: Shards open in this process, by resolved folder: [shard, number of backends using it].
+_OPEN: dict[str, list[Any]] = {}
+_OPEN_LOCK = threading.Lock()
 
 
 class EdgeBackend:
     """Qdrant Edge: the shard in a folder, in this process.
 
     ``create`` (``pooled_dim``, ``token_dim``, ``options``) makes a new shard; None loads the
-    existing one.
+    existing one, or shares the one already open in this process.
     """
 
     def __init__(self, folder: Path, create: dict[str, Any] | None) -> None:
         self.q = import_qdrant("qdrant_edge")
         self.folder = folder
-        if create is not None:
-            self.shard = self.q.EdgeShard.create(str(folder), self._config(**create))
-        else:
-            self.shard = self.q.EdgeShard.load(str(folder))
+        self._key = str(Path(folder).resolve())
+        self._closed = False
+        with _OPEN_LOCK:
+            entry = _OPEN.get(self._key)
+            if entry is None or create is not None:
+                entry = [self._create(create) if create is not None else self._load(), 0]
+                _OPEN[self._key] = entry
+            entry[1] += 1
+        self.shard = entry[0]
+
+    def _create(self, create: dict[str, Any]) -> Any:
+        return self.q.EdgeShard.create(str(self.folder), self._config(**create))
+
+    def _load(self) -> Any:
+        try:
+            return self.q.EdgeShard.load(str(self.folder))
+        except Exception as exc:  # qdrant-edge raises a bare Exception naming the locked WAL
+            if "WouldBlock" in str(exc) or "failed to open WAL" in str(exc):
+                raise IndexLockedError(
+                    f"the Qdrant Edge shard at {self.folder} is open in another process (Qdrant Edge lets one "
+                    "process hold a shard); close it there, or serve the index from a Qdrant server "
+                    "(store='qdrant') to share it between processes"
+                ) from None
+            raise
 
     def _config(self, pooled_dim: int, token_dim: int, options: QdrantOptions) -> Any:
         q = self.q
@@ -102,5 +136,16 @@ class EdgeBackend:
         return bool(self.shard.optimize())
 
     def close(self) -> None:
-        self.shard.flush()
-        self.shard.close()
+        if self._closed:
+            return
+        self._closed = True
+        with _OPEN_LOCK:
+            entry = _OPEN.get(self._key)
+            self.shard.flush()
+            if entry is None or entry[0] is not self.shard:
+                self.shard.close()  # not shared (a shard re-created over this folder took its place)
+                return
+            entry[1] -= 1
+            if entry[1] <= 0:
+                del _OPEN[self._key]
+                self.shard.close()

@@ -97,19 +97,39 @@ class QdrantStore:
         self.read_only = read_only
         self._backend = backend
         self._record = record
+        self._record_key: tuple[int, int, int] | None = None
         self._temporary = temporary
         self._closed = False
         self._options = QdrantOptions(**record["options"])
+        if kind == "qdrant-edge":
+            self._record_key = _stat_key(self.path / RECORD_NAME)
 
     # ------------------------------------------------------------------ configuration
-    def _settings(self) -> dict[str, Any]:
-        """The recorded encoder / weights / version (the collection's metadata on a server)."""
-        return self._record
+    def _refresh(self) -> None:
+        """Read the committed settings (version, weights) when another store object changed them.
+
+        Edge: the record file, re-read when its ``stat`` changed (the points are fresh already:
+        every store object of this process shares one open shard). Server: the collection's
+        metadata, one small request (the points live on the server). Called by :meth:`version`
+        and :meth:`weights`, so every ``SmartIndex.search`` reads the committed weights.
+        """
+        self._check_open()
+        if isinstance(self._backend, ClientBackend):
+            bound = self._backend.metadata().get("smart_plugins")
+            if bound:
+                self._record.update(bound)
+            return
+        key = _stat_key(self.path / RECORD_NAME)
+        if key != self._record_key:
+            self._record = {**self._record, **read_record(self.path)}
+            self._record_key = key
 
     def _save_settings(self) -> None:
         if isinstance(self._backend, ClientBackend):
             self._backend.set_metadata({"smart_plugins": _bound(self._record)})
         atomic_write_json(self.path / RECORD_NAME, self._record)
+        if self.kind == "qdrant-edge":
+            self._record_key = _stat_key(self.path / RECORD_NAME)
 
     def encoder_description(self) -> dict[str, Any]:
         return self._record["encoder"]
@@ -120,18 +140,22 @@ class QdrantStore:
         return f"qdrant-{self._options.token_dtype}{quant}"
 
     def version(self) -> int:
+        self._refresh()
         return int(self._record.get("version", 0))
 
     def weights(self) -> ScoreWeights:
+        self._refresh()
         return ScoreWeights(**self._record["weights"])
 
     def set_weights(self, weights: ScoreWeights) -> None:
         self.check_writable()
-        self._record["weights"] = weights.as_dict()
-        self._bump()
+        self._bump(weights=weights.as_dict())
 
-    def _bump(self) -> None:
-        self._record["version"] = self.version() + 1
+    def _bump(self, **changes: Any) -> None:
+        """Commit ``changes`` to the settings with the next version (read first: another store object may have moved it)."""
+        self._refresh()
+        self._record.update(changes)
+        self._record["version"] = int(self._record.get("version", 0)) + 1
         self._save_settings()
 
     def check_writable(self) -> None:
@@ -333,7 +357,7 @@ class QdrantStore:
         return sum(_allocated(f) for f in self.path.rglob("*") if f.is_file())
 
     def info(self) -> dict[str, Any]:
-        self._check_open()
+        self._refresh()
         lengths = [len(p.get("token_ids") or ()) for p in self._backend.scroll(["token_ids"])]
         tokens = int(sum(lengths))
         out: dict[str, Any] = {
@@ -505,6 +529,15 @@ def _check_bound(bound: dict[str, Any], encoder: dict[str, Any], collection: str
         raise ValueError(
             f"the Qdrant collection {collection!r} was built with another encoder; differing fields: " + "; ".join(diffs)
         )
+
+
+def _stat_key(file: Path) -> tuple[int, int, int] | None:
+    """What changes when a file is replaced (an atomic write renames a new inode into place)."""
+    try:
+        stat = file.stat()
+    except FileNotFoundError:
+        return None
+    return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
 
 def _allocated(file: Path) -> int:
