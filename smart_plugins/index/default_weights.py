@@ -77,11 +77,11 @@ def fit_index_weights(index: SmartIndex) -> tuple[ScoreWeights, dict[str, Any]] 
     Returns the weights and the ``weights_source`` record, or None when too few documents are
     long enough to draw from.
     """
-    ids = index.ids()
+    store = index.store  # any store: the fit reads live texts and commits through the Store protocol
+    ids = store.ids()
 
     def read(positions: list[int]) -> list[str]:
-        docs = index.get([ids[p] for p in positions])
-        return [d.text for d in docs]  # type: ignore[union-attr]
+        return [d.text for d in store.get([ids[p] for p in positions])]
 
     drawn = draw_from_reader(len(ids), read, AUTO_PSEUDO_QUERIES, **AUTO_DRAW)
     if len(drawn) < MIN_PSEUDO_QUERIES:
@@ -100,12 +100,12 @@ def fit_index_weights(index: SmartIndex) -> tuple[ScoreWeights, dict[str, Any]] 
 def refresh_default_weights(index: SmartIndex) -> bool:
     """Refit and record ``index``'s default weights if :func:`needs_fit` says so (after a commit that added documents).
 
-    Local indexes only (a Qdrant store keeps the weights it was created with). An index whose
-    documents are too short to draw from records the attempt (so it retries only after doubling)
-    and keeps its weights. Returns whether weights were fitted.
+    Every store (local, Qdrant): the weights and their fit record are committed through the
+    Store protocol. An index whose documents are too short to draw from records the attempt (so
+    it retries only after doubling) and keeps its weights. Returns whether weights were fitted.
     """
-    store = index._store
-    if getattr(store, "kind", None) != "local" or not needs_fit(store._manifest, len(index)):
+    store = index.store
+    if not needs_fit({"weights_source": store.weights_source()}, len(index)):
         return False
     fitted = fit_index_weights(index)
     if fitted is None:

@@ -38,7 +38,7 @@ def export_to_qdrant(
     The tokens written are the source codec's reconstruction (exact for ``fp32``, within fp16
     rounding for ``fp16``, the codec's approximation otherwise): the copy scores as the source
     does, up to Qdrant's storage type. Ids keep their insertion order; the encoder description and
-    default weights carry over.
+    default weights carry over, with how they were chosen (``weights_source``).
 
     Examples
     --------
@@ -69,6 +69,9 @@ def export_to_qdrant(
     try:
         for ids, texts, metas, encoded in store.iterate(chunk):
             copy.add_encoded(encoded, texts, ids=ids, metadata=metas)
+        source_of_weights = store.weights_source()
+        if source_of_weights.get("kind") != "explicit":  # a fitted default stays fitted (and refits as the copy grows)
+            copy.store.set_weights(source.weights, source=source_of_weights)
         copy.build_first_stage()
     except BaseException:
         copy.close()

@@ -241,6 +241,10 @@ class LocalStore:
         self._reload()
         return ScoreWeights(**self._manifest["weights"])
 
+    def weights_source(self) -> dict[str, Any]:
+        self._reload()
+        return dict(self._manifest.get("weights_source") or {"kind": "explicit"})
+
     def set_weights(self, weights: ScoreWeights, source: dict[str, Any] | None = None) -> None:
         with self._writing() as draft:
             draft["weights"] = weights.as_dict()

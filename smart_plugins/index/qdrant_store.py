@@ -147,9 +147,13 @@ class QdrantStore:
         self._refresh()
         return ScoreWeights(**self._record["weights"])
 
-    def set_weights(self, weights: ScoreWeights) -> None:
+    def weights_source(self) -> dict[str, Any]:
+        self._refresh()
+        return dict(self._record.get("weights_source") or {"kind": "explicit"})
+
+    def set_weights(self, weights: ScoreWeights, source: dict[str, Any] | None = None) -> None:
         self.check_writable()
-        self._bump(weights=weights.as_dict())
+        self._bump(weights=weights.as_dict(), weights_source=source or {"kind": "explicit"})
 
     def _bump(self, **changes: Any) -> None:
         """Commit ``changes`` to the settings with the next version (read first: another store object may have moved it)."""
@@ -375,6 +379,7 @@ class QdrantStore:
             "model": self._record["encoder"].get("model"),
             "encoder": self._record["encoder"],
             "weights": self._record["weights"],
+            "weights_source": self._record.get("weights_source") or {"kind": "explicit"},
             "first_stage": {"kind": "qdrant-hnsw"},
             "hnsw_graph": None,
         }
@@ -408,7 +413,7 @@ class QdrantStore:
 
 def _bound(record: dict[str, Any]) -> dict[str, Any]:
     """What a server collection records about itself (no client-side location)."""
-    return {key: record[key] for key in ("format", "encoder", "weights", "options", "version") if key in record}
+    return {key: record[key] for key in ("format", "encoder", "weights", "weights_source", "options", "version") if key in record}
 
 
 # ---------------------------------------------------------------------------------- create / open
@@ -418,6 +423,7 @@ def create_store(
     kind: str,
     encoder: dict[str, Any],
     weights: ScoreWeights,
+    weights_source: dict[str, Any] | None = None,
     url: str | None = None,
     collection: str | None = None,
     client: Any = None,
@@ -433,6 +439,9 @@ def create_store(
     folder:
         The index folder (None: a temporary one, removed on close). Holds ``smart-qdrant.json``
         and, for Edge, the shard.
+    weights, weights_source:
+        The default hybrid weights, and how they were chosen (None: explicit; an ``auto`` source
+        has them fitted on the index's own documents, see :mod:`smart_plugins.index.default_weights`).
     url, collection, client:
         Server stores: where the collection is (``url``: ``http(s)://...``, or qdrant-client's
         local mode ``":memory:"`` / a folder, for tests) or a ready ``QdrantClient``.
@@ -454,6 +463,7 @@ def create_store(
         "store": kind,
         "encoder": encoder,
         "weights": weights.as_dict(),
+        "weights_source": weights_source or {"kind": "explicit"},
         "options": options.as_dict(),
         "version": 0,
     }

@@ -167,8 +167,8 @@ class SmartIndex:
             )
         else:
             made = qdrant_store.create_store(
-                folder, kind=store, encoder=enc.describe(), weights=weights or ScoreWeights(), exist_ok=exist_ok,
-                **(store_options or {}),
+                folder, kind=store, encoder=enc.describe(), weights=weights or FALLBACK, exist_ok=exist_ok,
+                weights_source={"kind": "explicit"} if weights is not None else auto_source(), **(store_options or {}),
             )
         return cls(made.path, enc, store=made)
 

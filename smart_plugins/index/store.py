@@ -68,9 +68,14 @@ class Store(Protocol):
         """The recorded ``SmartEncoder.describe()`` the store is bound to."""
 
     def weights(self) -> ScoreWeights:
-        """The default hybrid weights."""
+        """The default hybrid weights (as committed: another store object may have changed them)."""
 
-    def set_weights(self, weights: ScoreWeights) -> None: ...
+    def weights_source(self) -> dict[str, Any]:
+        """How the default weights were chosen: ``{"kind": "explicit"}``, or the label-free fit's record
+        (``{"kind": "auto", "documents": N, ...}``, see :mod:`smart_plugins.index.default_weights`)."""
+
+    def set_weights(self, weights: ScoreWeights, source: dict[str, Any] | None = None) -> None:
+        """Commit new default weights with how they were chosen (``source``; None: explicit)."""
 
     def version(self) -> int:
         """A number that grows with every committed change."""

@@ -22,6 +22,7 @@ def test_export_to_a_server_collection_keeps_ids_order_and_scores(tmp_path, tiny
         before = local.search(["red star library", "java runtime"], k=6)
         with export_to_qdrant(local, tmp_path / "copy", client=client, collection="c", token_dtype="float32") as copy:
             assert copy.ids() == local.ids() and copy.get("srv") == local.get("srv")
+            assert copy.info()["weights_source"] == local.info()["weights_source"] == {"kind": "auto", "documents": 0}
             after = copy.search(["red star library", "java runtime"], k=6)
     for a, b in zip(before, after):  # the codec's reconstruction is what was exported: same scores
         assert [h.id for h in a] == [h.id for h in b]

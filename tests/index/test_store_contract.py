@@ -29,8 +29,8 @@ STORES = ["local", "qdrant-edge", "qdrant"]
 
 
 def _create(kind: str, path: Path, encoder, **kwargs) -> SmartIndex:
-    # explicit 1:1 weights: the stores are compared on the same formula (a local index created
-    # without weights fits its own label-free default, a Qdrant store does not yet)
+    # explicit 1:1 weights: the stores are compared on the same formula (an index created without
+    # weights fits its own label-free default: test_label_free_default_is_fitted_on_every_store)
     kwargs.setdefault("weights", ScoreWeights(1.0, 1.0))
     if kind == "local":
         return SmartIndex.create(path, encoder, compression="fp16", **kwargs)
@@ -229,12 +229,41 @@ def test_server_collection_is_bound_to_its_encoder(tmp_path, tiny_encoder, tiny_
         assert d.ids() == ["r"]  # a second folder bound to the same collection sees its documents
 
 
+def test_label_free_default_is_fitted_on_every_store(tmp_path, tiny_encoder):
+    from smart_plugins.index.default_weights import MIN_DOCUMENTS
+
+    texts = _synthetic(MIN_DOCUMENTS + 8, seed=7, words=(12, 20))  # every document long enough to draw from
+    ids = [f"d{i}" for i in range(len(texts))]
+    encoded = tiny_encoder.encode_documents(texts)
+    sources, weights = {}, {}
+    for kind in STORES:
+        with _create(kind, tmp_path / kind, tiny_encoder, weights=None) as index:
+            assert index.info()["weights_source"] == {"kind": "auto", "documents": 0}
+            index.add_encoded(encoded.select(list(range(8))), texts[:8], ids=ids[:8])  # too few: nothing fitted
+            assert index.version == 1
+            index.add_encoded(encoded.select(list(range(8, len(texts)))), texts[8:], ids=ids[8:])
+            sources[kind], weights[kind] = index.info()["weights_source"], index.weights
+            assert index.version == 3  # the documents' commit, then the fit's
+        with SmartIndex.open(tmp_path / kind, tiny_encoder) as again:  # committed with the index
+            assert again.weights == weights[kind] and again.info()["weights_source"] == sources[kind]
+    local = sources["local"]
+    assert local["kind"] == "auto" and local["documents"] == len(texts) and weights["local"] != ScoreWeights(1.0, 1.0)
+    for kind in ("qdrant-edge", "qdrant"):
+        source = sources[kind]
+        assert {k: source[k] for k in ("kind", "documents", "queries", "late_share")} == {
+            k: local[k] for k in ("kind", "documents", "queries", "late_share")
+        }, kind
+        assert weights[kind] == weights["local"]
+        assert source["curve"].keys() == local["curve"].keys()
+        assert all(abs(source["curve"][s] - local["curve"][s]) < 0.02 for s in local["curve"]), (kind, source["curve"])
+
+
 # ------------------------------------------------------------------ equal hits on the same encodings
-def _synthetic(n: int, seed: int) -> list[str]:
+def _synthetic(n: int, seed: int, words: tuple[int, int] = (4, 14)) -> list[str]:
     from tests.conftest import TINY_WORDS
 
     rng = random.Random(seed)
-    return [" ".join(rng.choice(TINY_WORDS) for _ in range(rng.randint(4, 14))) for _ in range(n)]
+    return [" ".join(rng.choice(TINY_WORDS) for _ in range(rng.randint(*words))) for _ in range(n)]
 
 
 @pytest.mark.slow
