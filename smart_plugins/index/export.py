@@ -84,6 +84,9 @@ def export_to_qdrant(
 class _Recorded:
     """Stands for the source's encoder by its description (exporting needs no model)."""
 
+    #: the source holds whatever its encoder produced: a document over Qdrant's cap is copied in chunks
+    truncation = "chunk"
+
     def __init__(self, description: dict[str, Any]) -> None:
         self._description = description
         self.token_dim = int(description["token_dim"])

@@ -279,6 +279,7 @@ class LocalStore:
         encoded: Iterable[EncodedTexts],
         *,
         replace: bool,
+        chunk: bool = False,  # no per-document cap here: a chunked encoding is one document already
     ) -> None:
         with self._writing() as draft:
             existing = [i for i in doc_ids if i in self._id_map]

@@ -16,6 +16,8 @@ import numpy as np
 
 from smart_plugins.index.qdrant_filters import Node
 
+#: Floats a Qdrant server accepts in one multivector (2,730 tokens at 384-d).
+MAX_MULTIVECTOR_FLOATS = 1_048_576
 TOKEN_DTYPES = ("float16", "float32")
 QUANTIZATIONS = ("int8", "binary", "turbo4")
 #: Points per scroll page.
@@ -40,12 +42,16 @@ class QdrantOptions:
     Examples
     --------
     >>> QdrantOptions(quantization="int8").as_dict()
-    {'token_dtype': 'float16', 'quantization': 'int8', 'oversampling': 4.0}
+    {'token_dtype': 'float16', 'quantization': 'int8', 'oversampling': 4.0, 'max_multivector_floats': 1048576}
+
+    ``max_multivector_floats`` is the most floats the store writes in one point's multivector
+    (Qdrant's cap by default; smaller values serve tests of long documents).
     """
 
     token_dtype: str = "float16"
     quantization: str | None = None
     oversampling: float = 4.0
+    max_multivector_floats: int = MAX_MULTIVECTOR_FLOATS
 
     def __post_init__(self) -> None:
         if self.token_dtype not in TOKEN_DTYPES:
@@ -54,9 +60,17 @@ class QdrantOptions:
             raise ValueError(f"quantization must be None or one of {QUANTIZATIONS}, got {self.quantization!r}")
         if isinstance(self.oversampling, bool) or not isinstance(self.oversampling, (int, float)) or self.oversampling < 1:
             raise ValueError(f"oversampling must be a number >= 1, got {self.oversampling!r}")
+        cap = self.max_multivector_floats
+        if isinstance(cap, bool) or not isinstance(cap, int) or not 0 < cap <= MAX_MULTIVECTOR_FLOATS:
+            raise ValueError(f"max_multivector_floats must be an integer in [1, {MAX_MULTIVECTOR_FLOATS:,}], got {cap!r}")
 
     def as_dict(self) -> dict[str, Any]:
-        return {"token_dtype": self.token_dtype, "quantization": self.quantization, "oversampling": float(self.oversampling)}
+        return {
+            "token_dtype": self.token_dtype,
+            "quantization": self.quantization,
+            "oversampling": float(self.oversampling),
+            "max_multivector_floats": self.max_multivector_floats,
+        }
 
 
 @dataclass
@@ -90,10 +104,11 @@ class QueryPlan:
     exact: bool
     quantized: bool
     oversampling: float
+    payload: list[str]  # payload fields each hit brings back
 
 
-#: One point to write: (point id, pooled vector, token multivector, payload).
-Point = tuple[str, np.ndarray, np.ndarray, dict[str, Any]]
+#: One point to write: (point id, pooled vector (None for a chunk point), token multivector, payload).
+Point = tuple[str, "np.ndarray | None", np.ndarray, dict[str, Any]]
 
 
 class Backend(Protocol):
@@ -110,7 +125,8 @@ class Backend(Protocol):
     def scroll(self, fields: list[str]) -> Iterator[dict[str, Any]]:
         """Every point's payload (only ``fields``)."""
 
-    def count(self) -> int: ...
+    def count(self, documents_only: bool = False) -> int:
+        """Points, or (``documents_only``) documents' points only, not the chunks of long documents."""
 
     def query(self, plan: QueryPlan) -> list[Found]:
         """The plan's hits, best first."""

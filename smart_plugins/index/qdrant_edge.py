@@ -16,7 +16,7 @@ from typing import Any
 
 from smart_plugins.index.locking import IndexLockedError
 from smart_plugins.index.qdrant_backend import SCROLL, Found, Point, QdrantOptions, QueryPlan, found, import_qdrant
-from smart_plugins.index.qdrant_filters import edge_filter
+from smart_plugins.index.qdrant_filters import edge_documents_only, edge_filter
 
 
 #: Shards open in this process, by resolved folder: [shard, number of backends using it].
@@ -84,7 +84,10 @@ class EdgeBackend:
 
     def upsert(self, points: list[Point]) -> None:
         q = self.q  # numpy arrays go to Edge as they are (no Python float lists)
-        batch = [q.Point(pid, {"pooled": pooled, "tokens": tokens}, payload) for pid, pooled, tokens, payload in points]
+        batch = [
+            q.Point(pid, {"tokens": tokens} if pooled is None else {"pooled": pooled, "tokens": tokens}, payload)
+            for pid, pooled, tokens, payload in points
+        ]
         self.shard.update(q.UpdateOperation.upsert_points(batch))
         self.shard.flush()
 
@@ -107,8 +110,9 @@ class EdgeBackend:
             if offset is None:
                 return
 
-    def count(self) -> int:
-        return int(self.shard.count(self.q.CountRequest(exact=True)))
+    def count(self, documents_only: bool = False) -> int:
+        flt = edge_documents_only(self.q) if documents_only else None
+        return int(self.shard.count(self.q.CountRequest(exact=True, filter=flt)))
 
     def query(self, plan: QueryPlan) -> list[Found]:
         q = self.q
@@ -128,7 +132,7 @@ class EdgeBackend:
         if plan.late:
             terms.append(E.Mult([E.Constant(plan.late), E.Variable("$score[1]")]))
         request = q.QueryRequest(
-            limit=plan.k, prefetches=[pooled, late], query=q.Formula(E.Sum(terms)), with_payload=True, with_vector=["pooled"]
+            limit=plan.k, prefetches=[pooled, late], query=q.Formula(E.Sum(terms)), with_payload=plan.payload, with_vector=["pooled"]
         )
         return [found(p.payload, p.score, p.vector) for p in self.shard.query(request)]
 

@@ -91,6 +91,11 @@ def edge_filter(q: Any, tree: Node | None, point_ids: list[str] | None) -> Any:
     return q.Filter(must=must) if must else None
 
 
+def edge_documents_only(q: Any) -> Any:
+    """A Qdrant Edge filter passing documents' points, not the chunk points of a long document."""
+    return q.Filter(must=[q.IsEmptyCondition("parent")])
+
+
 def _edge_node(q: Any, node: Node) -> Any:
     op = node[0]
     if op in ("and", "or"):
@@ -120,6 +125,11 @@ def client_filter(m: Any, tree: Node | None, point_ids: list[str] | None) -> Any
     if point_ids is not None:
         must.append(m.HasIdCondition(has_id=list(point_ids)))
     return m.Filter(must=must) if must else None
+
+
+def client_documents_only(m: Any) -> Any:
+    """A ``qdrant-client`` filter passing documents' points, not the chunk points of a long document."""
+    return m.Filter(must=[m.IsEmptyCondition(is_empty=m.PayloadField(key="parent"))])
 
 
 def _client_node(m: Any, node: Node) -> Any:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from smart_plugins.index.qdrant_backend import SCROLL, Found, Point, QdrantOptions, QueryPlan, found, import_qdrant
-from smart_plugins.index.qdrant_filters import client_filter
+from smart_plugins.index.qdrant_filters import client_documents_only, client_filter
 
 
 def connect(url: str | None, client: Any) -> Any:
@@ -73,7 +73,8 @@ class ClientBackend:
     def upsert(self, points: list[Point]) -> None:
         m = self.m
         batch = [
-            m.PointStruct(id=pid, vector={"pooled": p.tolist(), "tokens": t.tolist()}, payload=pl) for pid, p, t, pl in points
+            m.PointStruct(id=pid, vector={"tokens": t.tolist(), **({} if p is None else {"pooled": p.tolist()})}, payload=pl)
+            for pid, p, t, pl in points
         ]
         self.client.upsert(self.collection, points=batch, wait=True)
 
@@ -97,8 +98,9 @@ class ClientBackend:
             if offset is None:
                 return
 
-    def count(self) -> int:
-        return int(self.client.count(self.collection, exact=True).count)
+    def count(self, documents_only: bool = False) -> int:
+        flt = client_documents_only(self.m) if documents_only else None
+        return int(self.client.count(self.collection, count_filter=flt, exact=True).count)
 
     def query(self, plan: QueryPlan) -> list[Found]:
         m = self.m
@@ -119,7 +121,7 @@ class ClientBackend:
             prefetch=[pooled, late],
             query=m.FormulaQuery(formula=m.SumExpression(sum=terms)),
             limit=plan.k,
-            with_payload=True,
+            with_payload=plan.payload,
             with_vectors=["pooled"],
         )
         return [found(p.payload, p.score, p.vector) for p in result.points]

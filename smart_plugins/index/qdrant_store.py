@@ -43,22 +43,28 @@ from smart_plugins.atomic import atomic_write_json
 from smart_plugins.encoder import EncodedTexts
 from smart_plugins.index.encoder_config import description_differences
 from smart_plugins.index.media import stored_texts
-from smart_plugins.index.qdrant_backend import Backend, QdrantOptions, QueryPlan
+from smart_plugins.index.qdrant_backend import MAX_MULTIVECTOR_FLOATS, Backend, Found, QdrantOptions, QueryPlan
 from smart_plugins.index.qdrant_edge import EdgeBackend
 from smart_plugins.index.qdrant_filters import Node, filter_tree
-from smart_plugins.index.qdrant_points import DOCUMENT_FIELDS, document_payload, indexed_document, point_id
+from smart_plugins.index.qdrant_points import (
+    DOCUMENT_FIELDS,
+    chunk_ids,
+    document_payload,
+    document_points,
+    indexed_document,
+    point_id,
+)
 from smart_plugins.index.qdrant_server import ClientBackend, connect
 from smart_plugins.index.results import IndexedDocument, SearchHit
 from smart_plugins.index.store import DocumentTokens, ReadOnlyIndexError, Where, preview
-from smart_plugins.scoring import ScoreWeights
+from smart_plugins.scoring import ScoreWeights, maxsim, top_k
 
 #: The folder's record of a Qdrant-backed index.
 RECORD_NAME = "smart-qdrant.json"
 #: Qdrant Edge's shard folder inside the index folder.
 SHARD_DIR = "shard"
-#: Floats a Qdrant server accepts in one multivector (2,730 tokens at 384-d).
-MAX_MULTIVECTOR_FLOATS = 1_048_576
 FORMAT = 1
+__all__ = ["MAX_MULTIVECTOR_FLOATS", "QdrantStore", "create_store", "holds_record", "open_store", "point_id", "read_record"]
 
 
 def holds_record(folder: Path) -> bool:
@@ -173,8 +179,11 @@ class QdrantStore:
 
     # ------------------------------------------------------------------ membership
     def count(self) -> int:
-        self._check_open()
-        return self._backend.count()
+        self._refresh()  # whether documents in chunks exist (their chunk points are no documents)
+        return self._count()
+
+    def _count(self) -> int:
+        return self._backend.count(documents_only=bool(self._record.get("chunked")))
 
     def contains(self, doc_id: str) -> bool:
         self._check_open()
@@ -182,7 +191,7 @@ class QdrantStore:
 
     def ids(self) -> list[str]:
         self._check_open()
-        rows = [(p.get("seq", 0), p["id"]) for p in self._backend.scroll(["id", "seq"])]
+        rows = [(p.get("seq", 0), p["id"]) for p in self._backend.scroll(["id", "seq"]) if "id" in p]  # chunk points have none
         return [doc_id for _, doc_id in sorted(rows)]
 
     # ------------------------------------------------------------------ writes
@@ -194,15 +203,21 @@ class QdrantStore:
         encoded: list[EncodedTexts],
         *,
         replace: bool,
+        chunk: bool = False,
     ) -> None:
+        """Write documents in one update; ``chunk``: store a document over the multivector cap in chunks.
+
+        Without ``chunk`` such a document is refused (ValueError naming it and the cap) and
+        nothing is written.
+        """
         self.check_writable()
         texts = stored_texts(texts)  # image documents are stored as their references
         pids = [point_id(i) for i in doc_ids]
-        if not replace:
-            taken = self._backend.retrieve(pids, payload=["id"])
-            if taken:
-                names = [p.payload["id"] for p in taken.values()]
-                raise ValueError(f"{len(names)} id(s) already in the index: {preview(names)}; use upsert to replace")
+        taken = self._backend.retrieve(pids, payload=["id", "chunks"])
+        if taken and not replace:
+            names = [p.payload["id"] for p in taken.values()]
+            raise ValueError(f"{len(names)} id(s) already in the index: {preview(names)}; use upsert to replace")
+        cap = self._options.max_multivector_floats
         points = []
         seq = time.time_ns()
         start = 0
@@ -211,30 +226,39 @@ class QdrantStore:
             offsets = enc.offsets.numpy()
             tokens = enc.tokens.float().numpy()
             token_ids, positions = enc.token_ids.numpy(), enc.positions.numpy()
+            dim = tokens.shape[1]
             for j in range(len(enc)):
                 i = start + j
                 a, b = int(offsets[j]), int(offsets[j + 1])
-                if (b - a) * tokens.shape[1] > MAX_MULTIVECTOR_FLOATS:
+                if (b - a) * dim > cap and not chunk:
                     raise ValueError(
-                        f"texts[{i}] (id {doc_ids[i]!r}) has {b - a} tokens x {tokens.shape[1]} dims = "
-                        f"{(b - a) * tokens.shape[1]:,} floats, above Qdrant's multivector cap of "
-                        f"{MAX_MULTIVECTOR_FLOATS:,} floats ({MAX_MULTIVECTOR_FLOATS // tokens.shape[1]} tokens at "
-                        f"{tokens.shape[1]}-d); split it into shorter documents"
+                        f"texts[{i}] (id {doc_ids[i]!r}) has {b - a} tokens x {dim} dims = {(b - a) * dim:,} floats, "
+                        f"above Qdrant's multivector cap of {cap:,} floats ({cap // dim} tokens at {dim}-d); split it "
+                        "into shorter documents, or add it with an encoder made with truncation='chunk' to store it in chunks"
                     )
                 payload = document_payload(doc_ids[i], texts[i], metadata[i], seq + i, token_ids[a:b], positions[a:b])
-                points.append((pids[i], pooled[j], tokens[a:b], payload))
+                points += document_points(
+                    doc_ids[i], payload, pooled[j], tokens[a:b], token_ids[a:b], positions[a:b], max(1, cap // dim)
+                )
             start += len(enc)
         self._backend.upsert(points)  # one update: the whole batch or none of it
-        self._bump()
+        written = {p[3]["id"]: int(p[3].get("chunks", 1)) for p in points if "id" in p[3]}
+        stale = [  # chunks of replaced documents beyond the new version's (never read: the count says how many)
+            pid for old in taken.values() for pid in chunk_ids(old.payload["id"], int(old.payload.get("chunks", 1)), written[old.payload["id"]])
+        ]
+        if stale:
+            self._backend.delete(stale)
+        self._bump(**({"chunked": True} if len(points) > len(written) else {}))
 
     def delete(self, doc_ids: list[str]) -> int:
         self.check_writable()
         unique = list(dict.fromkeys(doc_ids))
-        found = self._backend.retrieve([point_id(i) for i in unique], payload=["id"])
+        found = self._backend.retrieve([point_id(i) for i in unique], payload=["id", "chunks"])
         missing = [i for i in unique if point_id(i) not in found]
         if missing:
             raise KeyError(f"{len(missing)} id(s) not in the index: {preview(missing)}")
-        self._backend.delete([point_id(i) for i in unique])
+        chunks = [pid for p in found.values() for pid in chunk_ids(p.payload["id"], int(p.payload.get("chunks", 1)))]
+        self._backend.delete([point_id(i) for i in unique] + chunks)
         self._bump()
         return len(unique)
 
@@ -274,13 +298,25 @@ class QdrantStore:
         if not found:
             raise KeyError(f"id {doc_id!r} is not in the index")
         point = next(iter(found.values()))
+        parts = [point] + self._chunks(doc_id, point)
         return DocumentTokens(
             text=point.payload["text"],
             pooled=np.asarray(point.pooled, dtype=np.float32),
-            tokens=torch.tensor(point.tokens, dtype=torch.float32),
-            token_ids=np.asarray(point.payload.get("token_ids", []), dtype=np.int64),
-            positions=np.asarray(point.payload.get("positions", []), dtype=np.int64),
+            tokens=torch.tensor([t for p in parts for t in p.tokens or []], dtype=torch.float32).reshape(-1, self._token_dim()),
+            token_ids=np.asarray([t for p in parts for t in p.payload.get("token_ids", [])], dtype=np.int64),
+            positions=np.asarray([t for p in parts for t in p.payload.get("positions", [])], dtype=np.int64),
         )
+
+    def _token_dim(self) -> int:
+        return int(self._record["encoder"]["token_dim"])
+
+    def _chunks(self, doc_id: str, point: Found) -> list[Found]:
+        """The further chunk points of a document stored in chunks (none for one stored whole), in order."""
+        pids = chunk_ids(doc_id, int(point.payload.get("chunks", 1)))
+        if not pids:
+            return []
+        found = self._backend.retrieve(pids, vectors=True, payload=["token_ids", "positions"])
+        return [found[pid] for pid in pids]
 
     def search(
         self,
@@ -299,7 +335,7 @@ class QdrantStore:
                 "(key: value, key: (any, of), key: {'gte': low, 'lt': high})"
             )
         tree = filter_tree(where) if where is not None else None
-        n_total = self.count()
+        n_total = self._count()
         n_cand = n_total if exhaustive else min(max(candidates, k), n_total)
         point_ids = None if ids is None else [point_id(i) for i in ids]
         return [
@@ -326,11 +362,14 @@ class QdrantStore:
             return []
         q_pooled = torch.nn.functional.normalize(query.pooled.float(), dim=-1)[0]
         n_tokens = int(query.offsets[1] - query.offsets[0])
+        # documents stored in chunks: Qdrant scores the first chunk only, so every candidate comes
+        # back and those in chunks are rescored here over all their tokens before the top k is cut
+        rescore = bool(self._record.get("chunked")) and weights.uses_late
         plan = QueryPlan(
             q_pooled=q_pooled.tolist(),
             q_tokens=query.tokens.float().tolist(),
             n_candidates=n_candidates,
-            k=min(k, n_candidates),
+            k=n_candidates if rescore else min(k, n_candidates),
             pool=weights.pool,
             late=weights.late / n_tokens,  # Qdrant's MaxSim sums over query tokens; ours is the mean
             tree=tree,
@@ -338,23 +377,37 @@ class QdrantStore:
             exact=exact,
             quantized=self._options.quantization is not None,
             oversampling=float(self._options.oversampling),
+            payload=[*DOCUMENT_FIELDS, "chunks"],
         )
-        hits = []
-        for rank, found in enumerate(self._backend.query(plan), start=1):  # 1-based, as every rank shown
-            pooled = float(np.asarray(found.pooled, dtype=np.float32) @ q_pooled.numpy()) if found.pooled else 0.0
-            late = (found.score - weights.pool * pooled) / weights.late if weights.uses_late else None
-            hits.append(
-                SearchHit(
-                    id=found.payload["id"],
-                    text=found.payload["text"],
-                    metadata=found.payload.get("metadata") or {},
-                    score=weights.combine(pooled, late),
-                    pooled=pooled,
-                    late=late,
-                    rank=rank,
-                )
+        found = self._backend.query(plan)
+        pooled = [float(np.asarray(f.pooled, dtype=np.float32) @ q_pooled.numpy()) if f.pooled else 0.0 for f in found]
+        late = [(f.score - weights.pool * p) / weights.late if weights.uses_late else None for f, p in zip(found, pooled)]
+        order = list(range(len(found)))
+        if rescore:
+            for j, f in enumerate(found):
+                if int(f.payload.get("chunks", 1)) > 1:
+                    late[j] = self._late_over_chunks(query, f.payload["id"])
+            scores = np.array([weights.combine(p, s) for p, s in zip(pooled, late)], dtype=np.float64)
+            order = top_k(scores, k)[1].tolist() if len(scores) else []
+        return [
+            SearchHit(
+                id=found[j].payload["id"],
+                text=found[j].payload["text"],
+                metadata=found[j].payload.get("metadata") or {},
+                score=weights.combine(pooled[j], late[j]),
+                pooled=pooled[j],
+                late=late[j],
+                rank=rank,
             )
-        return hits
+            for rank, j in enumerate(order, start=1)  # 1-based, as every rank shown
+        ]
+
+    def _late_over_chunks(self, query: EncodedTexts, doc_id: str) -> float:
+        """MaxSim of one query over every token of a document stored in chunks (the stored vectors)."""
+        point = self._backend.retrieve([point_id(doc_id)], vectors=True, payload=["chunks"])[point_id(doc_id)]
+        parts = [point] + self._chunks(doc_id, point)
+        tokens = torch.tensor([t for p in parts for t in p.tokens or []], dtype=torch.float32)
+        return float(maxsim(query.tokens.float(), query.offsets, tokens, torch.tensor([0, len(tokens)]))[0, 0])
 
     # ------------------------------------------------------------------ info / lifecycle
     def _disk_bytes(self) -> int:
@@ -362,13 +415,13 @@ class QdrantStore:
 
     def info(self) -> dict[str, Any]:
         self._refresh()
-        lengths = [len(p.get("token_ids") or ()) for p in self._backend.scroll(["token_ids"])]
-        tokens = int(sum(lengths))
+        payloads = list(self._backend.scroll(["id", "token_ids"]))
+        tokens = int(sum(len(p.get("token_ids") or ()) for p in payloads))  # chunk points' tokens too
         out: dict[str, Any] = {
             "path": str(self.path),
             "store": self.kind,
             "version": self.version(),
-            "documents": len(lengths),
+            "documents": sum(1 for p in payloads if "id" in p),
             "deleted_documents": 0,
             "segments": None,
             "tokens": tokens,
@@ -413,7 +466,8 @@ class QdrantStore:
 
 def _bound(record: dict[str, Any]) -> dict[str, Any]:
     """What a server collection records about itself (no client-side location)."""
-    return {key: record[key] for key in ("format", "encoder", "weights", "weights_source", "options", "version") if key in record}
+    keys = ("format", "encoder", "weights", "weights_source", "options", "version", "chunked")
+    return {key: record[key] for key in keys if key in record}
 
 
 # ---------------------------------------------------------------------------------- create / open
@@ -430,6 +484,7 @@ def create_store(
     token_dtype: str = "float16",
     quantization: str | None = None,
     oversampling: float = 4.0,
+    max_multivector_floats: int = MAX_MULTIVECTOR_FLOATS,
     exist_ok: bool = False,
 ) -> QdrantStore:
     """Create a Qdrant-backed store (``kind`` ``"qdrant-edge"`` or ``"qdrant"``) recorded in ``folder``.
@@ -450,10 +505,16 @@ def create_store(
     quantization, oversampling:
         Qdrant quantisation of the tokens (``"int8"``, ``"binary"``, ``"turbo4"``), searched
         with ``oversampling`` x candidates and rescored with the stored vectors.
+    max_multivector_floats:
+        The most floats one point's token multivector holds (default: Qdrant's cap, 1,048,576).
+        A longer document is refused, or stored in chunks when it is added with an encoder made
+        with ``truncation="chunk"`` (search still returns it once, scored over all its tokens).
     exist_ok:
         Server stores: bind to an existing collection (its encoder must match) instead of failing.
     """
-    options = QdrantOptions(token_dtype=token_dtype, quantization=quantization, oversampling=oversampling)
+    options = QdrantOptions(
+        token_dtype=token_dtype, quantization=quantization, oversampling=oversampling, max_multivector_floats=max_multivector_floats
+    )
     temporary = folder is None
     path = Path(tempfile.mkdtemp(prefix="smart-index-")) if folder is None else Path(folder)
     if path.exists() and any(path.iterdir()) and not temporary:

@@ -283,7 +283,7 @@ class SmartIndex:
         items, doc_ids, metas = self._prepare(texts, ids, metadata, require_ids=False)
         if not items:
             return []  # nothing to add: no empty version is committed
-        self._store.write(doc_ids, items, metas, self._encode_documents(items), replace=False)
+        self._store.write(doc_ids, items, metas, self._encode_documents(items), replace=False, chunk=self._chunking)
         refresh_default_weights(self)
         return doc_ids
 
@@ -307,9 +307,14 @@ class SmartIndex:
             encoded.select(list(range(start, min(start + SEGMENT_DOCS, len(items)))))
             for start in range(0, len(items), SEGMENT_DOCS)
         )
-        self._store.write(doc_ids, items, metas, parts, replace=False)
+        self._store.write(doc_ids, items, metas, parts, replace=False, chunk=self._chunking)
         refresh_default_weights(self)
         return doc_ids
+
+    @property
+    def _chunking(self) -> bool:
+        """Whether the encoder keeps long texts whole in chunks (a capped store then stores them in chunks)."""
+        return getattr(self._encoder, "truncation", None) == "chunk"
 
     def _check_encoded(self, encoded: EncodedTexts, n: int) -> None:
         recorded = self._store.encoder_description()
@@ -333,7 +338,7 @@ class SmartIndex:
         items, doc_ids, metas = self._prepare(texts, ids, metadata, require_ids=True)
         if not items:
             return []
-        self._store.write(doc_ids, items, metas, self._encode_documents(items), replace=True)
+        self._store.write(doc_ids, items, metas, self._encode_documents(items), replace=True, chunk=self._chunking)
         refresh_default_weights(self)
         return doc_ids
 

@@ -95,8 +95,14 @@ class Store(Protocol):
         encoded: Iterable[EncodedTexts],
         *,
         replace: bool,
+        chunk: bool = False,
     ) -> None:
-        """Commit documents (``encoded``: their batches, in order, possibly a stream) together (all or none). ``replace=False`` refuses ids already stored."""
+        """Commit documents (``encoded``: their batches, in order, possibly a stream) together (all or none).
+
+        ``replace=False`` refuses ids already stored. ``chunk``: the encoder chunks long texts
+        (``truncation="chunk"``), so a store with a per-document cap (Qdrant's multivector) stores
+        a longer document in chunks instead of refusing it; the local store has no cap.
+        """
 
     def delete(self, doc_ids: list[str]) -> int:
         """Delete (unique, known) ids together; KeyError naming unknown ones."""
