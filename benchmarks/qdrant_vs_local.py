@@ -9,11 +9,15 @@ end to end through ``SmartIndex.search_encoded``), top-10 agreement with the exa
 
 Data: ``--data synthetic`` (token states around per-topic directions, queries are noisy
 excerpts of one document, which is their single relevant document; see index_latency.py)
-or ``--data debian-synopsis`` (the BEIR-style task in /work/shared/datasets, encoded with the
-packaged MiniLM once and cached in ``--cache``; test queries and qrels).
+or ``--data debian-synopsis`` (the BEIR task in /work/shared/datasets: the whole corpus and the
+test split's queries and qrels, encoded with the packaged MiniLM through the project's encoding
+cache, ``--cache-dir``: a cache that holds them is read, not re-encoded).
+
+Every index is created with explicit 1:1 weights, the formula the exact reference scores (an
+index created without weights would fit its own label-free default).
 
     flock /tmp/cpu-heavy.lock python benchmarks/qdrant_vs_local.py --docs 5000 --queries 200
-    flock /tmp/cpu-heavy.lock python benchmarks/qdrant_vs_local.py --data debian-synopsis
+    flock /tmp/cpu-heavy.lock python benchmarks/qdrant_vs_local.py --data debian-synopsis --cache-dir /work/cache/encoded
 """
 
 from __future__ import annotations
@@ -75,35 +79,20 @@ def synthetic_task(args: argparse.Namespace) -> tuple[EncodedTexts, list[str], E
 
 def synopsis_task(args: argparse.Namespace) -> tuple[EncodedTexts, list[str], EncodedTexts, dict[str, dict[str, int]], list[str], object]:
     from smart_plugins.encoder import SmartEncoder
+    from smart_plugins.evaluation.cache import EncodedCache
+    from smart_plugins.evaluation.dataset import load_beir
+    from smart_plugins.evaluation.encoding import encode_cached
 
-    root = Path(args.dataset)
-    corpus = [json.loads(line) for line in (root / "corpus.jsonl").read_text().splitlines() if line.strip()]
-    if args.docs:
-        corpus = corpus[: args.docs]
-    queries = {}
-    for line in (root / "queries.jsonl").read_text().splitlines():
-        if line.strip():
-            row = json.loads(line)
-            queries[str(row["_id"])] = row["text"]
-    qrels: dict[str, dict[str, int]] = {}
-    qrels_file = root / "qrels" / "test.tsv"
-    for line in qrels_file.read_text().splitlines()[1:]:
-        q, d, s = line.split("\t")[:3]
-        qrels.setdefault(q, {})[d] = int(s)
-    ids = [str(row["_id"]) for row in corpus]
-    known = set(ids)
-    qids = [q for q in qrels if q in queries and any(d in known for d in qrels[q])][: args.queries]
+    data = load_beir(args.dataset, split="test")
     encoder = SmartEncoder("minilm", device="cpu")
-    cache = Path(args.cache) / f"synopsis-{len(ids)}.pt"
-    if cache.exists():
-        docs = torch.load(cache)
-    else:
-        texts = [(row.get("title", "") + " " + row["text"]).strip() for row in corpus]
-        docs = encoder.encode_documents(texts)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(docs, cache)
-    q_enc = encoder.encode_queries([queries[q] for q in qids])
-    return docs, ids, q_enc, {q: qrels[q] for q in qids}, qids, encoder
+    cache = EncodedCache(args.cache_dir)  # None: the project's default cache folder
+    docs, spent = encode_cached(encoder, data.doc_texts, "document", cache)
+    queries, _ = encode_cached(encoder, data.query_texts, "query", cache)
+    print(f"documents {'encoded in %.0f s' % spent if spent else 'read from the encoding cache'}", flush=True)
+    args.texts = data.doc_texts
+    n = args.queries or len(data.query_ids)
+    qids = data.query_ids[:n]
+    return docs, data.doc_ids, queries.select(list(range(len(qids)))), {q: data.qrels[q] for q in qids}, qids, encoder
 
 
 def exact_top10(docs: EncodedTexts, queries: EncodedTexts, ids: list[str]) -> list[list[str]]:
@@ -112,6 +101,12 @@ def exact_top10(docs: EncodedTexts, queries: EncodedTexts, ids: list[str]) -> li
         hybrid = smart_scores(queries.select([q]), docs, ScoreWeights(1, 1)).hybrid[0].numpy()
         out.append([ids[i] for i in top_k(hybrid, 10)[1].tolist()])
     return out
+
+
+def selected(label: str, wanted: list[str]) -> bool:
+    """``--only``: an entry equal to a label picks that label; any other entry is a prefix."""
+    labels = [c[0] for c in CONFIGS]
+    return any(label == w or (w not in labels and label.startswith(w)) for w in (x.strip() for x in wanted))
 
 
 def ndcg10(run: dict[str, dict[str, float]], qrels: dict[str, dict[str, int]]) -> float:
@@ -125,43 +120,38 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="synthetic", choices=("synthetic", "debian-synopsis"))
     parser.add_argument("--dataset", default="/work/shared/datasets/debian-synopsis")
-    parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "smart-bench-cache"))
-    parser.add_argument("--docs", type=int, default=5000, help="documents (synthetic) / first N documents (0: all)")
-    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--cache-dir", help="encoding cache folder (debian-synopsis; default: the project's cache)")
+    parser.add_argument("--docs", type=int, default=5000, help="documents (synthetic)")
+    parser.add_argument("--queries", type=int, default=200, help="queries (debian-synopsis: the first N test queries, 0: all)")
+    parser.add_argument("--agreement-queries", type=int, default=0,
+                        help="score the exact hybrid reference for the first N queries only (0: all)")
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--avg-tokens", type=int, default=60)
     parser.add_argument("--candidates", type=int, default=100)
-    parser.add_argument("--only", help="comma-separated config labels (prefix match)")
+    parser.add_argument("--only", help="comma-separated config labels (an entry that is no whole label is a prefix)")
     parser.add_argument("--json", help="also write the rows to this JSON file")
     args = parser.parse_args()
 
     task = synthetic_task if args.data == "synthetic" else synopsis_task
     docs, ids, queries, qrels, qids, encoder = task(args)
-    texts = [f"document {i}" for i in ids] if args.data == "synthetic" else None
+    texts = [f"document {i}" for i in ids] if args.data == "synthetic" else args.texts
     n_tokens = int(docs.offsets[-1])
     print(f"{args.data}: {len(docs)} documents, {n_tokens} tokens ({n_tokens / len(docs):.1f}/doc), "
           f"{len(queries)} queries, candidates {args.candidates}, torch threads {torch.get_num_threads()}", flush=True)
     t0 = time.perf_counter()
-    exact = exact_top10(docs, queries, ids)
-    print(f"exact hybrid reference: {time.perf_counter() - t0:.1f} s", flush=True)
-    if texts is None:
-        root = Path(args.dataset)
-        by_id = {}
-        for line in (root / "corpus.jsonl").read_text().splitlines():
-            if line.strip():
-                row = json.loads(line)
-                by_id[str(row["_id"])] = row["text"]
-        texts = [by_id[i] for i in ids]
+    n_exact = args.agreement_queries or len(queries)
+    exact = exact_top10(docs, queries.select(list(range(min(n_exact, len(queries))))), ids)
+    print(f"exact hybrid reference ({len(exact)} queries): {time.perf_counter() - t0:.1f} s", flush=True)
 
     rows = []
     work = Path(tempfile.mkdtemp(prefix="qdrant-vs-local-"))
     try:
         for label, keywords in CONFIGS:
-            if args.only and not any(label.startswith(p.strip()) for p in args.only.split(",")):
+            if args.only and not selected(label, args.only.split(",")):
                 continue
             folder = work / label.split()[0] / str(len(rows))
             t0 = time.perf_counter()
-            index = SmartIndex.create(folder, encoder, **keywords)  # type: ignore[arg-type]
+            index = SmartIndex.create(folder, encoder, weights=ScoreWeights(1, 1), **keywords)  # type: ignore[arg-type]
             for start in range(0, len(docs), CHUNK):
                 part = list(range(start, min(start + CHUNK, len(docs))))
                 index.add_encoded(docs.select(part), [texts[i] for i in part], ids=[ids[i] for i in part])
@@ -176,7 +166,8 @@ def main() -> None:
                 hits = index.search_encoded(one, k=10, candidates=args.candidates)[0]
                 latencies.append(time.perf_counter() - t0)
                 got = [h.id for h in hits]
-                agreement.append(len(set(got) & set(exact[q])) / 10)
+                if q < len(exact):
+                    agreement.append(len(set(got) & set(exact[q])) / 10)
                 run[qids[q]] = {h.id: h.score for h in hits}
             index.close()
             row = {
