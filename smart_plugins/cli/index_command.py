@@ -127,10 +127,10 @@ def _chunks(rows: Iterator[tuple[str, str, dict[str, Any]]], size: int) -> Itera
 
 
 def _ingest(index: Any, corpus: str, chunk: int, limit: int | None, upsert: bool) -> int:
-    from tqdm.auto import tqdm
+    from smart_plugins.progress import progress
 
     total = 0
-    with _cli_warnings(), tqdm(desc="Indexing", unit="doc", disable=None) as bar:
+    with _cli_warnings(), progress("Indexing", unit="doc") as bar:
         for rows in _chunks(read_corpus(corpus, limit), chunk):
             ids, texts, metas = (list(x) for x in zip(*rows))
             if getattr(index.encoder, "family", "text") != "text":  # rows with an 'image' path become image documents

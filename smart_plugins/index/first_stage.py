@@ -19,6 +19,7 @@ import torch
 from smart_plugins.index.hnsw_store import GraphKey, SavedGraphError, load_graph, save_graph
 from smart_plugins.index.segment import Segment
 from smart_plugins.index.validation import FIRST_STAGE_OPTIONS, validate_first_stage
+from smart_plugins.progress import track
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +139,8 @@ class HnswFirstStage:
             self._index.hnsw.efConstruction = self.ef_construction
             self._covered = []
         grew = False
-        for segment, identity in zip(segments[len(self._covered) :], current[len(self._covered) :]):
+        todo = track(segments[len(self._covered) :], "Building the HNSW graph", unit="vector", weight=lambda s: len(s.pooled))
+        for segment, identity in zip(todo, current[len(self._covered) :]):
             if len(segment.pooled):
                 self._index.add(np.ascontiguousarray(segment.pooled, dtype=np.float32))
                 grew = True
