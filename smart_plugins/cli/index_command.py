@@ -235,7 +235,8 @@ def run_compact(args: argparse.Namespace) -> int:
 
     with SmartIndex.open(args.dir, None, lock_timeout=args.lock_timeout) as index:
         summary = index.compact(min_deleted_share=args.min_deleted_share)
-        index.build_first_stage()
+        if summary.get("committed", True):  # rewritten segments: the HNSW graph covers them again (no faiss otherwise)
+            index.build_first_stage()
     if args.json:
         print(json.dumps(summary, indent=2))
     elif "segments_rewritten" not in summary:  # a Qdrant store: its optimizers ran instead

@@ -36,7 +36,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         prog="smart-plugins",
         description="Hybrid single + multi-vector (SMART) retrieval from a single-vector embedder.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="log progress details (-vv: debug messages too, third-party libraries' included)")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="no progress bars (model loading included) and no informational messages")
     parser.add_argument("--progress", action="store_true",
@@ -107,7 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quiet and (args.verbose or args.progress):
         parser.error(f"pass --quiet or {'--verbose' if args.verbose else '--progress'}, not both")
-    level = logging.INFO if args.verbose else logging.ERROR if args.quiet else logging.WARNING
+    level = (logging.DEBUG if args.verbose > 1 else logging.INFO if args.verbose
+             else logging.ERROR if args.quiet else logging.WARNING)
     logging.basicConfig(level=level, format="%(message)s")
     if not getattr(args, "func", None):
         parser.print_help()

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from smart_plugins.encoder import EncodedTexts
 from smart_plugins.index import search as _search
@@ -39,8 +38,11 @@ from smart_plugins.index.segment import Segment, write_compacted_segment, write_
 from smart_plugins.index.storage import IndexCorruptedError, verify_file, write_fsynced
 from smart_plugins.index.store import DocumentTokens, ReadOnlyIndexError, Where, preview
 from smart_plugins.index.validation import check_lock_timeout, validate_first_stage
+from smart_plugins.lazy import lazy_module
 from smart_plugins.progress import phase, track
 from smart_plugins.scoring import ScoreWeights
+
+torch = lazy_module("torch", globals())
 
 logger = logging.getLogger(__name__)
 

@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from smart_plugins.atomic import atomic_write_json
 from smart_plugins.encoder import EncodedTexts
@@ -44,7 +43,10 @@ from smart_plugins.index.filters import compile_filter
 from smart_plugins.index.media import stored_texts
 from smart_plugins.index.results import IndexedDocument, SearchHit
 from smart_plugins.index.store import DocumentTokens, ReadOnlyIndexError, Where, preview
+from smart_plugins.lazy import lazy_module
 from smart_plugins.scoring import ScoreWeights
+
+torch = lazy_module("torch", globals())
 
 #: The folder's record of a Qdrant-backed index.
 RECORD_NAME = "smart-qdrant.json"
