@@ -127,10 +127,10 @@ def _chunks(rows: Iterator[tuple[str, str, dict[str, Any]]], size: int) -> Itera
 
 
 def _ingest(index: Any, corpus: str, chunk: int, limit: int | None, upsert: bool) -> int:
-    from tqdm.auto import tqdm
+    from smart_plugins.progress import progress
 
     total = 0
-    with _cli_warnings(), tqdm(desc="Indexing", unit="doc", disable=None) as bar:
+    with _cli_warnings(), progress("Indexing", unit="doc") as bar:
         for rows in _chunks(read_corpus(corpus, limit), chunk):
             ids, texts, metas = (list(x) for x in zip(*rows))
             if getattr(index.encoder, "family", "text") != "text":  # rows with an 'image' path become image documents
@@ -235,7 +235,8 @@ def run_compact(args: argparse.Namespace) -> int:
 
     with SmartIndex.open(args.dir, None, lock_timeout=args.lock_timeout) as index:
         summary = index.compact(min_deleted_share=args.min_deleted_share)
-        index.build_first_stage()
+        if summary.get("committed", True):  # rewritten segments: the HNSW graph covers them again (no faiss otherwise)
+            index.build_first_stage()
     if args.json:
         print(json.dumps(summary, indent=2))
     elif "segments_rewritten" not in summary:  # a Qdrant store: its optimizers ran instead

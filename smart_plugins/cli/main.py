@@ -16,6 +16,8 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+from smart_plugins.progress import progress_bars
+
 #: Each command, the module that registers it, and its one-line help (shown by ``--help``).
 COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("eval_command", "evaluate default / pooled / late / hybrid / BM25 retrieval on a BEIR-format folder"),
@@ -34,9 +36,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         prog="smart-plugins",
         description="Hybrid single + multi-vector (SMART) retrieval from a single-vector embedder.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="log progress details (-vv: debug messages too, third-party libraries' included)")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="no progress bars (model loading included) and no informational messages")
+    parser.add_argument("--progress", action="store_true",
+                        help="show progress bars even when standard error is not a terminal (a log file, CI); "
+                             "by default they show on a terminal only")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     modules = COMMAND_MODULES if command is None else tuple({COMMANDS[command][0]} if command in COMMANDS else ())
     for name in modules:
@@ -100,15 +106,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(_command_of(argv))
     args = parser.parse_args(argv)
-    if args.quiet and args.verbose:
-        parser.error("pass --quiet or --verbose, not both")
-    level = logging.INFO if args.verbose else logging.ERROR if args.quiet else logging.WARNING
+    if args.quiet and (args.verbose or args.progress):
+        parser.error(f"pass --quiet or {'--verbose' if args.verbose else '--progress'}, not both")
+    level = (logging.DEBUG if args.verbose > 1 else logging.INFO if args.verbose
+             else logging.ERROR if args.quiet else logging.WARNING)
     logging.basicConfig(level=level, format="%(message)s")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
-        with quiet_progress(args.quiet):
+        with quiet_progress(args.quiet), progress_bars("never" if args.quiet else "always" if args.progress else "terminal"):
             return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError, FileExistsError, KeyError, TypeError, TimeoutError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc  # no doubled quotes

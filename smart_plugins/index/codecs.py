@@ -28,11 +28,16 @@ import math
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import torch
-from torch import Tensor
+
+from smart_plugins.lazy import import_faiss, lazy_module
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+torch = lazy_module("torch", globals())
 
 #: Codec names accepted by :func:`make_codec`.
 CODEC_NAMES: tuple[str, ...] = ("fp32", "fp16", "int8", "residual-4", "residual-2", "residual-1")
@@ -401,7 +406,7 @@ def _kmeans(sample: np.ndarray, k: int, seed: int) -> np.ndarray:
     if k == 1:
         return sample.mean(axis=0, keepdims=True).astype(np.float32)
     try:
-        import faiss
+        faiss = import_faiss()
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise ModuleNotFoundError(
             "residual compression needs faiss for k-means: pip install 'smart-plugins[index]' (faiss-cpu)"

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from smart_plugins.encoder import SmartEncoder, TokenPolicy
+import smart_plugins.encoder as encoders  # its names load on first use: reading an index needs no model code
 from smart_plugins.models import resolve_model_name
+
+if TYPE_CHECKING:
+    from smart_plugins.encoder import SmartEncoder
 
 
 def resolve_encoder(encoder: SmartEncoder | str) -> SmartEncoder:
     """Accept a :class:`SmartEncoder` (or an object with the same ``describe``/``encode_*``/``token_dim``
     interface) or a model name / path / alias."""
-    if isinstance(encoder, SmartEncoder):
+    if isinstance(encoder, encoders.SmartEncoder):
         return encoder
     if all(hasattr(encoder, a) for a in ("describe", "encode_queries", "encode_documents", "token_dim")):
         return encoder  # type: ignore[return-value]
     if isinstance(encoder, str):
-        return SmartEncoder(encoder)
+        return encoders.SmartEncoder(encoder)
     raise TypeError(f"encoder must be a SmartEncoder or a model name, got {type(encoder).__name__}")
 
 
@@ -64,12 +67,12 @@ def rebuild_encoder(recorded: dict[str, Any], **kwargs: Any) -> SmartEncoder:
     model = recorded.get("model")
     if not isinstance(model, str) or model == "SentenceTransformer":
         raise ValueError(f"the index records no reloadable model name ({model!r}); pass the encoder to SmartIndex.open")
-    policy = TokenPolicy.from_description(recorded.get("token_policy") or {})
-    encoder = SmartEncoder(model, token_policy=policy, **kwargs)
+    policy = encoders.TokenPolicy.from_description(recorded.get("token_policy") or {})
+    encoder = encoders.SmartEncoder(model, token_policy=policy, **kwargs)
     if description_differences(recorded, encoder.describe()) and recorded.get("pooling"):
         pooling = str(recorded["pooling"])
         if pooling in ("mean", "cls", "lasttoken", "max"):
-            encoder = SmartEncoder.from_transformers(
+            encoder = encoders.SmartEncoder.from_transformers(
                 model, pooling=pooling, normalize=bool(recorded.get("normalize", True)), token_policy=policy,  # type: ignore[arg-type]
                 **kwargs,
             )

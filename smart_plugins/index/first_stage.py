@@ -14,11 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from smart_plugins.index.hnsw_store import GraphKey, SavedGraphError, load_graph, save_graph
 from smart_plugins.index.segment import Segment
 from smart_plugins.index.validation import FIRST_STAGE_OPTIONS, validate_first_stage
+from smart_plugins.lazy import import_faiss, lazy_module
+from smart_plugins.progress import track
+
+torch = lazy_module("torch", globals())
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +128,7 @@ class HnswFirstStage:
 
     def sync(self, segments: Sequence[Segment]) -> None:
         """Load, extend or build the graph so it covers ``segments`` (saved when it grew)."""
-        import faiss
+        faiss = import_faiss()
 
         current = [(s.name, _pooled_sha(s)) for s in segments]
         key = self._key(segments)
@@ -138,7 +141,8 @@ class HnswFirstStage:
             self._index.hnsw.efConstruction = self.ef_construction
             self._covered = []
         grew = False
-        for segment, identity in zip(segments[len(self._covered) :], current[len(self._covered) :]):
+        todo = track(segments[len(self._covered) :], "Building the HNSW graph", unit="vector", weight=lambda s: len(s.pooled))
+        for segment, identity in zip(todo, current[len(self._covered) :]):
             if len(segment.pooled):
                 self._index.add(np.ascontiguousarray(segment.pooled, dtype=np.float32))
                 grew = True
@@ -151,7 +155,7 @@ class HnswFirstStage:
     def search(self, queries: np.ndarray, k: int, segments: Sequence[Segment]) -> tuple[np.ndarray, np.ndarray]:
         """Approximate top-``k`` ``(scores, global rows)`` per query; rows are -1 when fewer exist."""
         try:
-            import faiss  # noqa: F401
+            import_faiss()
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise ModuleNotFoundError("the hnsw first stage needs faiss: pip install 'smart-plugins[index]'") from exc
         self.sync(segments)

@@ -27,6 +27,7 @@ from typing import Any
 from smart_plugins.atomic import atomic_output, atomic_write_json
 from smart_plugins.index.storage import sha256_file
 from smart_plugins.index.validation import check_file_name
+from smart_plugins.lazy import import_faiss
 
 HNSW_DIR = "hnsw"
 SIDECAR_NAME = "graph.json"
@@ -97,7 +98,7 @@ def load_graph(
     (compaction rewrote them). Raises :class:`SavedGraphError` naming the
     problem when one was saved but is unusable (the caller warns and rebuilds).
     """
-    import faiss
+    faiss = import_faiss()
 
     for attempt in range(2):  # a concurrent save may replace the graph between our two reads
         record = read_record(folder)
@@ -159,7 +160,7 @@ def save_graph(folder: Path, graph: Any, key: GraphKey, segments: list[tuple[str
     sidecar replaced (atomically) to name it. Older graph files and interrupted writes are
     removed afterwards.
     """
-    import faiss
+    faiss = import_faiss()
     from filelock import FileLock, Timeout
 
     graph_dir = Path(folder) / HNSW_DIR

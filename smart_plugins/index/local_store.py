@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from smart_plugins.encoder import EncodedTexts
 from smart_plugins.index import search as _search
@@ -39,7 +38,11 @@ from smart_plugins.index.segment import Segment, write_compacted_segment, write_
 from smart_plugins.index.storage import IndexCorruptedError, verify_file, write_fsynced
 from smart_plugins.index.store import DocumentTokens, ReadOnlyIndexError, Where, preview
 from smart_plugins.index.validation import check_lock_timeout, validate_first_stage
+from smart_plugins.lazy import lazy_module
+from smart_plugins.progress import phase, track
 from smart_plugins.scoring import ScoreWeights
+
+torch = lazy_module("torch", globals())
 
 logger = logging.getLogger(__name__)
 
@@ -362,7 +365,8 @@ class LocalStore:
         encoded = iter(encoded)
         if self._codec.needs_training:
             sample, encoded = take_training_sample(encoded, self._codec)
-            self._codec.train(sample)
+            with phase(f"Training the {self._codec.name} codec on {len(sample):,} token vectors"):
+                self._codec.train(sample)
             del sample
             name = f"codec-v{int(draft['version']) + 1}.safetensors"
             from safetensors.numpy import save
@@ -371,7 +375,7 @@ class LocalStore:
             draft["codec"] = {"file": name, "sha256": sha, "size": (self.path / name).stat().st_size}
             self._codec_file = name
         start = 0
-        for enc in encoded:
+        for enc in track(encoded, "Writing segments", total=len(doc_ids), unit="doc", weight=len):
             n = len(enc)
             number = int(draft["next_segment"])
             draft["next_segment"] = number + 1

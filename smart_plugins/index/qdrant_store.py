@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from smart_plugins.atomic import atomic_write_json
 from smart_plugins.encoder import EncodedTexts
@@ -57,7 +56,10 @@ from smart_plugins.index.qdrant_points import (
 from smart_plugins.index.qdrant_server import ClientBackend, connect
 from smart_plugins.index.results import IndexedDocument, SearchHit
 from smart_plugins.index.store import DocumentTokens, ReadOnlyIndexError, Where, preview
+from smart_plugins.lazy import lazy_module
 from smart_plugins.scoring import ScoreWeights, maxsim, top_k
+
+torch = lazy_module("torch", globals())
 
 #: The folder's record of a Qdrant-backed index.
 RECORD_NAME = "smart-qdrant.json"

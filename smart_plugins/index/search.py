@@ -14,14 +14,16 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
-import torch
 
 from smart_plugins.encoder import EncodedTexts
 from smart_plugins.index.filters import compile_filter
 from smart_plugins.index.first_stage import exact_pooled_scores
 from smart_plugins.index.results import SearchHit
 from smart_plugins.index.store import Where
+from smart_plugins.lazy import lazy_module
 from smart_plugins.scoring import ScoreWeights, reduce_similarities, top_k
+
+torch = lazy_module("torch", globals())
 
 #: The store searched: a :class:`~smart_plugins.index.local_store.LocalStore` (its committed
 #: segments, row bases, codec, id map and manifest). Typed loosely so this module does not

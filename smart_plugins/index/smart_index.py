@@ -11,12 +11,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
-from smart_plugins.encoder import EncodedTexts, SmartEncoder
 from smart_plugins.index import qdrant_store
 from smart_plugins.index.encoder_config import check_encoder, rebuild_encoder, resolve_encoder
 from smart_plugins.index.evidence import token_matches
@@ -36,7 +34,13 @@ from smart_plugins.index.validation import (
     positive_int,
     resolve_weights,
 )
+from smart_plugins.lazy import lazy_module
 from smart_plugins.scoring import ScoreWeights, maxsim
+
+if TYPE_CHECKING:
+    from smart_plugins.encoder import EncodedTexts, SmartEncoder
+
+torch = lazy_module("torch", globals())
 
 __all__ = ["DEFAULT_COMPRESSION", "SEGMENT_DOCS", "ReadOnlyIndexError", "SmartIndex"]
 

@@ -13,14 +13,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
-from torch import Tensor
 
 from smart_plugins.encoder import EncodedTexts
 from smart_plugins.index.results import IndexedDocument, SearchHit
 from smart_plugins.scoring import ScoreWeights
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 #: A metadata filter: the dict form of :mod:`smart_plugins.index.filters`, or ``metadata -> bool``.
 Where = dict[str, Any] | Callable[[dict[str, Any]], bool]

@@ -5,14 +5,17 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, Union, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Union, runtime_checkable
 
-import torch
-import torch.nn.functional as F
-from torch import Tensor
-
+from smart_plugins.lazy import lazy_module
 from smart_plugins.scoring.maxsim import DEFAULT_MAX_ELEMENTS, maxsim
 from smart_plugins.scoring.ranking import top_k
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+torch = lazy_module("torch", globals())
+F = lazy_module("torch.nn.functional", globals(), "F")
 
 
 @runtime_checkable
@@ -23,7 +26,7 @@ class PackedTokens(Protocol):
     offsets: Tensor
 
 
-TokenInput = Union[PackedTokens, Sequence[Tensor], Tensor]
+TokenInput = Union[PackedTokens, Sequence["Tensor"], "Tensor"]
 
 
 @dataclass(frozen=True)
@@ -213,7 +216,7 @@ def pack_tokens(texts: TokenInput) -> tuple[Tensor, Tensor]:
     """Return ``(tokens, offsets)`` for packed input, a list of 2-D tensors, or one 2-D tensor."""
     if isinstance(texts, PackedTokens):
         return texts.tokens, texts.offsets
-    if isinstance(texts, Tensor):
+    if isinstance(texts, torch.Tensor):
         if texts.ndim != 2:
             raise ValueError(f"a token tensor must be 2-D (tokens, dim); got shape {tuple(texts.shape)}")
         return texts, torch.tensor([0, texts.shape[0]])

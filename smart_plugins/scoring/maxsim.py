@@ -10,10 +10,16 @@ with autograd or on a GPU, in chunks bounded by ``max_elements``.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import Tensor
+
+from smart_plugins.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+torch = lazy_module("torch", globals())
 
 #: Default budget of similarity entries held at once (``query tokens x document tokens``):
 #: 2**25 float32 entries is 128 MiB.

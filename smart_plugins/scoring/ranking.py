@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import overload
+from typing import TYPE_CHECKING, overload
 
 import numpy as np
-import torch
-from torch import Tensor
+
+from smart_plugins.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+torch = lazy_module("torch", globals())
 
 
 @overload
@@ -41,7 +46,7 @@ def top_k(scores: np.ndarray | Tensor, k: int) -> tuple[np.ndarray | Tensor, np.
         raise ValueError(f"k must be a positive integer, got {k!r}")
     n = scores.shape[-1]
     k = min(int(k), n)
-    if isinstance(scores, Tensor):
+    if isinstance(scores, torch.Tensor):
         top = torch.topk(scores, k, dim=-1, sorted=True)
         return top.values, top.indices
     scores = np.asarray(scores)

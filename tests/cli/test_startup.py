@@ -1,4 +1,5 @@
-"""The CLI loads only what a command needs: --help and index info/delete/compact import no model library."""
+"""The CLI loads only what a command needs: --help and index info/delete/compact import no model library,
+and neither torch nor faiss (a residual index with a saved HNSW graph needs neither to be read or maintained)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ try:
     code = main({argv!r})
 except SystemExit as stop:  # --help exits
     code = stop.code
-print(json.dumps({{"code": code, "loaded": [m for m in {heavy!r} if m in sys.modules], "torch": "torch" in sys.modules}}))
+print(json.dumps({{"code": code, "loaded": [m for m in {heavy!r} if m in sys.modules], "torch": "torch" in sys.modules,
+                  "faiss": "faiss" in sys.modules}}))
 """
 
 
@@ -36,8 +38,9 @@ def index_folder(tmp_path_factory, tiny_encoder):
     from smart_plugins.index import SmartIndex
 
     folder = tmp_path_factory.mktemp("startup") / "idx"
-    with SmartIndex.create(folder, tiny_encoder, compression="fp16") as index:
-        index.add(["red star", "blue moon", "green apple"], ids=["r", "b", "g"])
+    with SmartIndex.create(folder, tiny_encoder, compression="residual-2", first_stage="hnsw") as index:
+        index.add(["red star", "blue moon", "green apple", "yellow sun"], ids=["r", "b", "g", "y"])
+        index.build_first_stage()
     return folder
 
 
@@ -51,6 +54,7 @@ def test_help_imports_no_torch():
 def test_commands_without_a_model_import_no_model_library(index_folder, argv):
     result = _probe([a.format(folder=index_folder) for a in argv])
     assert result["code"] == 0 and result["loaded"] == []
+    assert result["torch"] is False and result["faiss"] is False
 
 
 def test_cli_codec_names_match_the_index():
