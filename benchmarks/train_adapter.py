@@ -150,6 +150,8 @@ def prepare(task: str, args: argparse.Namespace, base: SmartEncoder, shared: Enc
         pairs = drawn + (pairs if args.pairs == "both" else [])
         cache_q_texts += p_texts
         state_cache_q = EncodedTexts.concat([state_train_q, state_p])
+    if args.skip_base:  # only the adapter's float16 inputs are needed
+        docs = queries = train_q = EncodedTexts.from_lists(torch.zeros(0, 1), [])
     return Task(task, test, train, docs, queries, train_q, state_docs, state_test_q, state_train_q, pairs,
                 cache_q_texts, state_cache_q, tune_rows, tune_ids, {q: train.qrels[q] for q in tune_ids})
 
@@ -251,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pseudo-queries", type=int, default=5000, help="pseudo-query pairs drawn per task for --pairs pseudo/both")
     parser.add_argument("--pseudo-seed", type=int, default=0, help="seed of the pseudo-query draw (the CLI's --seed)")
     parser.add_argument("--depth", type=int, default=200)
+    parser.add_argument("--skip-base", action="store_true",
+                        help="leave out the pooled and inference-only rows (same in every run; saves their scoring and memory)")
     parser.add_argument("--work", default="/tmp/smart-train-bench", help="model folders")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     parser.add_argument("--cache-dir", default=None, help="encoded-text cache of smart_plugins.evaluation (default: its default)")
@@ -293,7 +297,8 @@ def main(argv: list[str] | None = None) -> int:
         tasks = []
         for name in args.tasks:
             tasks.append(prepare(name, args, base, shared, state_cache))
-            results.extend(base_rows(tasks[-1], args, base, shared))
+            if not args.skip_base:
+                results.extend(base_rows(tasks[-1], args, base, shared))
             save()
         cache, pairs = joint_cache(tasks), [p for t in tasks for p in t.pairs]
         for dim in args.dims:
@@ -307,7 +312,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     for name in args.tasks:
         t = prepare(name, args, base, shared, state_cache)
-        results.extend(base_rows(t, args, base, shared))
+        if not args.skip_base:
+            results.extend(base_rows(t, args, base, shared))
         save()
         for dim in args.dims:
             folder, train_report, epochs = train(t.pairs, t.cache(), dim, name)
