@@ -1,13 +1,14 @@
 """Images as SMART documents, end to end, offline: encode, index, search, rerank, heatmap.
 
-The model is a tiny *randomly initialised* vision-language embedder (a LLaVA-architecture model
-with a Qwen2 text backbone and Qwen-style chat tokens) built on the fly from transformers'
+The model is a tiny *randomly initialised* Qwen3-VL (``Qwen3VLModel`` with its
+``Qwen3VLProcessor``, the architecture of Qwen3-VL-Embedding) built on the fly from transformers'
 configs, so this runs anywhere in seconds. Its scores mean nothing; the code path is exactly the
 one a hub model takes. For real retrieval, pass a hub name instead of the tiny folder, e.g.
 ``SmartEncoder("Qwen/Qwen3-VL-Embedding-2B")`` or ``SmartEncoder("openai/clip-vit-base-patch32")``
 (see docs/multimodal.md).
 
-Run: ``python examples/multimodal_example.py [--out DIR] [--model clip|siglip|vlm]``
+Run: ``python examples/multimodal_example.py [--out DIR] [--model qwen3_vl|qwen2_vl|vlm|clip|siglip]``
+(``vlm`` is a LLaVA-architecture model with Qwen-style chat tokens.)
 """
 
 from __future__ import annotations
@@ -19,13 +20,19 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-BUILDERS = {"vlm": "build_tiny_vlm", "clip": "build_tiny_clip", "siglip": "build_tiny_siglip"}
+BUILDERS = {
+    "qwen3_vl": "build_tiny_qwen3_vl",
+    "qwen2_vl": "build_tiny_qwen2_vl",
+    "vlm": "build_tiny_vlm",
+    "clip": "build_tiny_clip",
+    "siglip": "build_tiny_siglip",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", help="folder for the model, images, index and heatmap (default: a temporary folder)")
-    parser.add_argument("--model", choices=sorted(BUILDERS), default="vlm", help="tiny model family (default: vlm)")
+    parser.add_argument("--model", choices=sorted(BUILDERS), default="qwen3_vl", help="tiny model (default: qwen3_vl)")
     args = parser.parse_args(argv)
 
     from smart_plugins.encoder import SmartEncoder, tiny_models

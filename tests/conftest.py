@@ -93,6 +93,26 @@ def tiny_vlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_vlm(tmp_path_factory.mktemp("tiny-vlm"))
 
 
+def _tiny_qwen_vl(tmp_path_factory: pytest.TempPathFactory, builder: str) -> Path:
+    from smart_plugins.encoder import tiny_models
+
+    if not tiny_models.torchvision_works():
+        pytest.skip("transformers' Qwen-VL processors need torchvision (their video processor) and it does not import here")
+    return getattr(tiny_models, builder)(tmp_path_factory.mktemp(builder.removeprefix("build_")))
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen2_vl_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random ``Qwen2VLModel`` + ``Qwen2VLProcessor`` (GME-Qwen2-VL's architecture)."""
+    return _tiny_qwen_vl(tmp_path_factory, "build_tiny_qwen2_vl")
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen3_vl_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random ``Qwen3VLModel`` + ``Qwen3VLProcessor`` (Qwen3-VL-Embedding's architecture)."""
+    return _tiny_qwen_vl(tmp_path_factory, "build_tiny_qwen3_vl")
+
+
 @pytest.fixture(scope="session")
 def tiny_images(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """Four small PNGs with distinct colours and shapes (not square, so resizing is exercised)."""

@@ -12,7 +12,11 @@ these models exercise the code path (shapes, masks, parity, storage), not retrie
   ``<|image_pad|>``...), run by sentence-transformers through the message format with
   last-token pooling, like Qwen3-VL-Embedding;
 * :func:`build_tiny_qwen2_vl` -- a real ``Qwen2VLModel`` with its ``Qwen2VLProcessor``
-  (transformers' Qwen2-VL processor needs ``torchvision`` for its video half).
+  (the architecture of GME-Qwen2-VL);
+* :func:`build_tiny_qwen3_vl` -- a real ``Qwen3VLModel`` with its ``Qwen3VLProcessor`` (the
+  architecture of Qwen3-VL-Embedding, the method's reference model).
+
+transformers' Qwen-VL processors build a video processor, which needs ``torchvision``.
 """
 
 from __future__ import annotations
@@ -184,7 +188,7 @@ def build_tiny_qwen2_vl(path: str | Path, *, seed: int = 0) -> Path:
     processor = Qwen2VLProcessor(image_processor=images, tokenizer=tokenizer, video_processor=videos, chat_template=QWEN_STYLE_CHAT_TEMPLATE)
     text = dict(
         vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-        num_key_value_heads=1, max_position_embeddings=512,
+        num_key_value_heads=1, max_position_embeddings=512, bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"],
         rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
     )
     vision = dict(depth=1, embed_dim=16, hidden_size=32, num_heads=2, mlp_ratio=2, patch_size=4, spatial_merge_size=2, temporal_patch_size=2)
@@ -194,6 +198,40 @@ def build_tiny_qwen2_vl(path: str | Path, *, seed: int = 0) -> Path:
     )
     raw = path / "raw"
     Qwen2VLModel(config).save_pretrained(raw)
+    processor.save_pretrained(raw)
+    return _wrap(raw, path / "st", pooling="lasttoken")
+
+
+def build_tiny_qwen3_vl(path: str | Path, *, seed: int = 0) -> Path:
+    """A tiny random ``Qwen3VLModel`` + ``Qwen3VLProcessor`` (4-pixel patches merged 2x2; needs torchvision).
+
+    The vision tower has two blocks with a DeepStack merger after the first, as Qwen3-VL has
+    after several; last-token pooling, normalised, as Qwen3-VL-Embedding declares.
+    """
+    from transformers import Qwen2VLImageProcessorPil, Qwen3VLConfig, Qwen3VLModel, Qwen3VLProcessor, Qwen3VLVideoProcessor
+
+    path = Path(path)
+    torch.manual_seed(seed)
+    tokenizer = qwen_style_tokenizer()
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
+    images = Qwen2VLImageProcessorPil(patch_size=4, merge_size=2, temporal_patch_size=2, min_pixels=256, max_pixels=1024)
+    videos = Qwen3VLVideoProcessor(patch_size=4, merge_size=2, temporal_patch_size=2)
+    processor = Qwen3VLProcessor(image_processor=images, tokenizer=tokenizer, video_processor=videos, chat_template=QWEN_STYLE_CHAT_TEMPLATE)
+    text = dict(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+        num_key_value_heads=1, head_dim=16, max_position_embeddings=512, pad_token_id=ids["<|endoftext|>"],
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3], "mrope_interleaved": True},
+    )
+    vision = dict(
+        depth=2, hidden_size=16, intermediate_size=32, num_heads=2, patch_size=4, spatial_merge_size=2, temporal_patch_size=2,
+        out_hidden_size=32, num_position_embeddings=64, deepstack_visual_indexes=[0],
+    )
+    config = Qwen3VLConfig(
+        text_config=text, vision_config=vision, image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
+    )
+    raw = path / "raw"
+    Qwen3VLModel(config).save_pretrained(raw)
     processor.save_pretrained(raw)
     return _wrap(raw, path / "st", pooling="lasttoken")
 

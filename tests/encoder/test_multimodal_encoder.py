@@ -12,7 +12,15 @@ from smart_plugins.encoder import SmartEncoder, TokenPolicy
 from smart_plugins.encoder.multimodal import CLS_PATCH_TOKEN_ID, PATCH_TOKEN_ID
 from smart_plugins.scoring import maxsim
 
-FAMILIES = {"clip": ("tiny_clip_dir", "dual"), "siglip": ("tiny_siglip_dir", "dual"), "vlm": ("tiny_vlm_dir", "vlm")}
+FAMILIES = {
+    "clip": ("tiny_clip_dir", "dual"),
+    "siglip": ("tiny_siglip_dir", "dual"),
+    "vlm": ("tiny_vlm_dir", "vlm"),
+    "qwen2_vl": ("tiny_qwen2_vl_dir", "vlm"),
+    "qwen3_vl": ("tiny_qwen3_vl_dir", "vlm"),
+}
+#: The vision-language models (message format): LLaVA-style, Qwen2-VL and Qwen3-VL.
+VLM_FIXTURES = [fixture for fixture, family in FAMILIES.values() if family == "vlm"]
 
 
 @pytest.fixture(scope="module", params=sorted(FAMILIES))
@@ -26,7 +34,7 @@ def _inputs(name: str, images) -> list:
     pil = Image.open(images[0]).convert("RGB")
     array = np.asarray(Image.open(images[2]).convert("RGB"))
     inputs = ["a red square", pil, str(images[1]), "blue stripes on a page", array]
-    if name == "vlm":
+    if FAMILIES[name][1] == "vlm":
         inputs += [
             {"text": "green circle", "image": str(images[1])},
             [{"role": "user", "content": [{"type": "image", "image": pil}, {"type": "text", "text": "red"}]}],
@@ -102,14 +110,26 @@ def test_siglip_text_tokens_share_the_pooled_space(tiny_siglip_dir):
     assert torch.allclose(last, torch.nn.functional.normalize(text.pooled[0], dim=0), atol=1e-5)
 
 
-def test_vlm_keeps_visual_tokens_and_drops_the_chat_template(tiny_vlm_dir, tiny_images):
-    encoder = SmartEncoder(str(tiny_vlm_dir), device="cpu")
-    st = SentenceTransformer(str(tiny_vlm_dir), device="cpu")
+def _processor_visual_tokens(st: SentenceTransformer, item, pad: int) -> int:
+    """Visual tokens the model's own processor made of ``item`` (checked against its patch grid)."""
+    features = st.preprocess([item])
+    count = int((features["input_ids"] == pad).sum())
+    if "image_grid_thw" in features:  # Qwen-VL: one token per merge_size x merge_size patches
+        merge = st[0].processor.image_processor.merge_size
+        assert count == int(features["image_grid_thw"].prod(dim=-1).sum()) // merge**2
+    else:  # LLaVA: a 32 x 32 crop in 8-pixel patches
+        assert count == 16
+    return count
+
+
+@pytest.mark.parametrize("fixture", VLM_FIXTURES)
+def test_vlm_keeps_visual_tokens_and_drops_the_chat_template(request, fixture, tiny_images):
+    folder = request.getfixturevalue(fixture)
+    encoder = SmartEncoder(str(folder), device="cpu")
+    st = SentenceTransformer(str(folder), device="cpu")
     tokenizer = encoder.tokenizer
     pad = tokenizer.convert_tokens_to_ids("<|image_pad|>")
-    features = st.preprocess([str(tiny_images[0])])
-    processor_count = int((features["input_ids"] == pad).sum())
-    assert processor_count == 16
+    processor_count = _processor_visual_tokens(st, str(tiny_images[0]), pad)
     image = encoder.encode_documents([str(tiny_images[0])])
     assert image.token_ids.tolist() == [pad] * processor_count
     text = encoder.encode(["red star page"])
@@ -122,15 +142,20 @@ def test_vlm_keeps_visual_tokens_and_drops_the_chat_template(tiny_vlm_dir, tiny_
     assert not specials & set(ids)
 
 
-def test_vlm_queries_can_be_text_only(tiny_vlm_dir, tiny_images):
+@pytest.mark.parametrize("fixture", VLM_FIXTURES)
+def test_vlm_queries_can_be_text_only(request, fixture, tiny_images):
+    folder = request.getfixturevalue(fixture)
     policy = TokenPolicy(query_visual_tokens=False)
-    encoder = SmartEncoder(str(tiny_vlm_dir), device="cpu", token_policy=policy)
+    encoder = SmartEncoder(str(folder), device="cpu", token_policy=policy)
     pad = encoder.tokenizer.convert_tokens_to_ids("<|image_pad|>")
     item = {"text": "red star", "image": str(tiny_images[0])}
     query = encoder.encode_queries([item])
     document = encoder.encode_documents([item])
     assert pad not in query.token_ids.tolist() and query.lengths.tolist() == [len(encoder.tokenizer("red star", add_special_tokens=False)["input_ids"])]
-    assert document.token_ids.tolist().count(pad) == 16
+    st = SentenceTransformer(str(folder), device="cpu")
+    assert document.token_ids.tolist().count(pad) == _processor_visual_tokens(st, item, pad)
+    # the pooled query is still the model's own, computed with the image
+    assert torch.allclose(query.pooled[0], torch.as_tensor(st.encode_query([item]))[0], atol=1e-5)
     assert encoder.describe()["token_policy"]["query_visual_tokens"] is False
     assert TokenPolicy.from_description(encoder.describe()["token_policy"]) == policy
 

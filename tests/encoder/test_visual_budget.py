@@ -53,32 +53,55 @@ def test_bfloat16_is_the_default_for_vlms_on_cuda_only():
     assert default_dtype("vlm", "cpu") is None and default_dtype("dual", "cuda") is None
 
 
-def test_encoder_batches_by_visual_token_budget(tiny_vlm_dir, tiny_images):
+@pytest.mark.parametrize("fixture", ["tiny_vlm_dir", "tiny_qwen2_vl_dir", "tiny_qwen3_vl_dir"])
+def test_encoder_batches_by_visual_token_budget(request, fixture, tiny_images):
     from smart_plugins.encoder import SmartEncoder
 
-    budgeted = SmartEncoder(str(tiny_vlm_dir), device="cpu", visual_token_budget=16)  # one page per batch
-    plain = SmartEncoder(str(tiny_vlm_dir), device="cpu")
+    folder = request.getfixturevalue(fixture)
+    budgeted = SmartEncoder(str(folder), device="cpu", visual_token_budget=12)  # one page per batch
+    plain = SmartEncoder(str(folder), device="cpu")
     paths = [str(p) for p in tiny_images]
     a, b = budgeted.encode(paths), plain.encode(paths)
     assert torch.allclose(a.pooled, b.pooled, atol=1e-5) and a.lengths.tolist() == b.lengths.tolist()
     with pytest.raises(ValueError, match="visual_token_budget must be a positive integer"):
-        SmartEncoder(str(tiny_vlm_dir), device="cpu", visual_token_budget=0)
+        SmartEncoder(str(folder), device="cpu", visual_token_budget=0)
 
 
-def test_tiny_qwen2_vl_keeps_exactly_the_processor_visual_tokens(tmp_path, tiny_images):
-    from smart_plugins.encoder.tiny_models import build_tiny_qwen2_vl, torchvision_works
+QWEN_FIXTURES = ["tiny_qwen2_vl_dir", "tiny_qwen3_vl_dir"]
 
-    if not torchvision_works():
-        pytest.skip("transformers' Qwen2-VL processor needs torchvision (its video processor) and it is not importable")
+
+@pytest.mark.parametrize("fixture", QWEN_FIXTURES)
+def test_tiny_qwen_vl_keeps_exactly_the_processor_visual_tokens(request, fixture, tmp_path):
+    """Pages of several sizes: kept tokens = the processor's visual tokens = the loaded processor's estimate."""
     from sentence_transformers import SentenceTransformer
 
     from smart_plugins.encoder import SmartEncoder
+    from smart_plugins.encoder.tiny_models import write_test_images
 
-    folder = build_tiny_qwen2_vl(tmp_path)
+    folder = request.getfixturevalue(fixture)
     encoder, st = SmartEncoder(str(folder), device="cpu"), SentenceTransformer(str(folder), device="cpu")
-    features = st.preprocess([str(tiny_images[0])])
-    expected = int(features["image_grid_thw"][0].prod()) // 4
-    encoded = encoder.encode_documents([str(tiny_images[0])])
+    pages = [str(p) for size in ((48, 36), (20, 64), (16, 16)) for p in write_test_images(tmp_path / f"{size}", size=size)[:1]]
+    processor = st[0].processor
+    expected = [int(st.preprocess([page])["image_grid_thw"][0].prod()) // processor.image_processor.merge_size**2 for page in pages]
+    assert len(set(expected)) == 3  # the dynamic resolution gives each size its own count
+    encoded = encoder.encode_documents(pages)
     pad = encoder.tokenizer.convert_tokens_to_ids("<|image_pad|>")
-    assert encoded.token_ids.tolist() == [pad] * expected
-    assert torch.allclose(encoded.pooled[0], torch.as_tensor(st.encode_document([str(tiny_images[0])]))[0], atol=1e-5)
+    assert encoded.lengths.tolist() == expected
+    assert set(encoded.token_ids.tolist()) == {pad}
+    assert visual_token_costs(pages, processor) == expected
+    reference = torch.as_tensor(st.encode_document(pages))
+    assert torch.allclose(encoded.pooled, reference, atol=1e-5)
+
+
+@pytest.mark.parametrize("fixture", QWEN_FIXTURES)
+def test_max_visual_tokens_caps_a_qwen_vl_page(request, fixture, tmp_path):
+    from smart_plugins.encoder import SmartEncoder
+    from smart_plugins.encoder.tiny_models import write_test_images
+
+    folder = request.getfixturevalue(fixture)
+    page = str(write_test_images(tmp_path, size=(64, 48))[0])
+    assert SmartEncoder(str(folder), device="cpu").encode_documents([page]).lengths.tolist() == [12]  # resized to 24 x 32 (max_pixels 1024)
+    capped = SmartEncoder(str(folder), device="cpu", max_visual_tokens=6)
+    lengths = capped.encode_documents([page]).lengths.tolist()
+    assert 0 < lengths[0] <= 6
+    assert visual_token_costs([page], capped.model[0].processor, 6) == lengths

@@ -38,9 +38,11 @@ def test_load_beir_resolves_image_paths(image_task):
 
 
 @pytest.mark.slow
-def test_eval_reports_hit_at_1_and_ndcg_at_5_on_an_image_task(image_task, tiny_clip_dir, tmp_path, capsys):
+@pytest.mark.parametrize("fixture", ["tiny_clip_dir", "tiny_qwen2_vl_dir", "tiny_qwen3_vl_dir"])
+def test_eval_reports_hit_at_1_and_ndcg_at_5_on_an_image_task(request, fixture, image_task, tmp_path, capsys):
     out = tmp_path / "report.json"
-    assert main(["eval", str(image_task), "--model", str(tiny_clip_dir), "--exhaustive", "--quiet", "--json", str(out)]) == 0
+    model = request.getfixturevalue(fixture)
+    assert main(["eval", str(image_task), "--model", str(model), "--exhaustive", "--quiet", "--json", str(out)]) == 0
     report = json.loads(out.read_text())
     assert set(report["modes"]) == {"default", "pooled", "late", "hybrid"}  # no BM25 over images
     for mode in ("pooled", "late"):

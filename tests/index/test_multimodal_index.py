@@ -10,7 +10,11 @@ from smart_plugins.index import SmartIndex
 from smart_plugins.index.heatmap import explain_heatmap
 
 
-@pytest.fixture(scope="module", params=["tiny_clip_dir", "tiny_vlm_dir"])
+#: The vision-language models (message format): LLaVA-style, Qwen2-VL and Qwen3-VL.
+VLM_FIXTURES = ["tiny_vlm_dir", "tiny_qwen2_vl_dir", "tiny_qwen3_vl_dir"]
+
+
+@pytest.fixture(scope="module", params=["tiny_clip_dir", *VLM_FIXTURES])
 def encoder(request):
     return SmartEncoder(str(request.getfixturevalue(request.param)), device="cpu")
 
@@ -41,8 +45,9 @@ def test_image_documents_round_trip_search_rerank_upsert_delete(tmp_path, encode
     assert reopened.search(paths[2], k=1, exhaustive=True)[0].id == "blue"
 
 
-def test_image_plus_text_documents(tmp_path, tiny_vlm_dir, tiny_images):
-    encoder = SmartEncoder(str(tiny_vlm_dir), device="cpu")
+@pytest.mark.parametrize("fixture", VLM_FIXTURES)
+def test_image_plus_text_documents(request, fixture, tmp_path, tiny_images):
+    encoder = SmartEncoder(str(request.getfixturevalue(fixture)), device="cpu")
     index = SmartIndex.create(tmp_path / "idx", encoder)
     index.add([{"text": "quarterly chart", "image": str(tiny_images[0])}, {"text": "a table", "image": str(tiny_images[2])}], ids=["a", "b"])
     assert index.get("a").text == "quarterly chart" and index.get("a").metadata["image"] == str(tiny_images[0])

@@ -14,7 +14,7 @@ ROW = re.compile(r"^\s+(\d)\. (\S+)\s+pooled (-?\d\.\d+) late (-?\d\.\d+) hybrid
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("family", ["vlm", "clip"])
+@pytest.mark.parametrize("family", ["qwen3_vl", "clip"])
 def test_multimodal_example_runs(tmp_path, capsys, family):
     spec = importlib.util.spec_from_file_location("multimodal_example", EXAMPLE)
     module = importlib.util.module_from_spec(spec)
