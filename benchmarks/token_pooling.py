@@ -23,6 +23,7 @@ import json
 import shutil
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -43,7 +44,8 @@ def main() -> None:
     parser.add_argument("--split", default="test")
     parser.add_argument("--model", default="minilm")
     parser.add_argument("--factors", default="1,1.5,2,3")
-    parser.add_argument("--codecs", default="fp16,residual-4,residual-2", help="besides fp32, which is always built")
+    parser.add_argument("--codecs", default="residual-4,residual-2", help="codecs measured at every factor")
+    parser.add_argument("--reference-codecs", default="fp16", help="codecs measured without pooling only (factor 1)")
     parser.add_argument("--candidates", type=int, default=200)
     parser.add_argument("--max-queries", type=int)
     parser.add_argument("--cache-dir", help="encoding cache folder (default: the library's)")
@@ -57,12 +59,19 @@ def main() -> None:
     factors = [float(f) for f in args.factors.split(",")]
     factors = factors if factors[0] == 1.0 else [1.0, *factors]  # the baseline (fp32, no pooling) comes first
     codecs = [c for c in args.codecs.split(",") if c and c != "fp32"]
+    references = [c for c in args.reference_codecs.split(",") if c and c != "fp32" and c not in codecs]
     print(f"{'task':<16} {'factor':>6} {'codec':<11} {'tok/orig':>8} {'B/doc':>8} {'B/orig tok':>10} {'of fp32':>8} "
           f"{'hybrid':>7} {'late':>7} {'Δhyb pt':>8} {'Δlate pt':>8}")
     for folder in args.datasets.split(","):
-        data = load_beir(folder, split=args.split, max_queries=args.max_queries)
+        data = load_beir(folder, split=args.split)
         docs, _ = encode_cached(encoder, data.doc_texts, "document", cache)
-        queries, _ = encode_cached(encoder, data.query_texts, "query", cache)
+        queries, _ = encode_cached(encoder, data.query_texts, "query", cache)  # the whole split: a cache hit
+        if args.max_queries is not None and args.max_queries < len(queries):  # the first N, as load_beir keeps
+            keep = data.query_ids[: args.max_queries]
+            data = replace(data, query_ids=keep, query_texts=data.query_texts[: args.max_queries],
+                           query_images=data.query_images[: args.max_queries],
+                           qrels={q: data.qrels[q] for q in keep})
+            queries = queries.select(list(range(args.max_queries)))
         original = int(docs.tokens.shape[0])
         baseline: dict[str, float] | None = None
         for factor in factors:
@@ -75,7 +84,7 @@ def main() -> None:
                 pooled_docs = EncodedTexts.concat([enc for *_, enc in reference.store.iterate()])
                 # fp32 is scored once, unpooled (the baseline); with pooling it only supplies the pooled tokens
                 rows = [("fp32", reference, pool_s)] if baseline is None else []
-                for codec in codecs:
+                for codec in (references + codecs) if baseline is None else codecs:
                     start = time.perf_counter()
                     index = SmartIndex.create(work / codec, encoder, compression=codec)  # pools nothing more
                     index.add_encoded(pooled_docs, data.doc_texts, ids=data.doc_ids)
