@@ -39,6 +39,9 @@ def register(subparsers: Any) -> None:
                        help=f"token vector codec (default: {DEFAULT_COMPRESSION})")
     build.add_argument("--first-stage", default="exact", choices=("exact", "hnsw"),
                        help="pooled candidate search: exact matmul (default) or faiss HNSW")
+    build.add_argument("--token-pool-factor", type=float, default=1.0, metavar="F",
+                       help="keep about 1/F of each document's token vectors, merging similar ones (number >= 1; "
+                            "default 1: no pooling; recorded in the index, so later adds use it)")
     build.add_argument("--weights", default="1:1", help="default POOL:LATE weights stored in the index (default 1:1)")
     build.add_argument("--device", help="cuda / cpu (default: GPU when present)")
     build.add_argument("--batch-size", type=int, default=32, help="encoding batch size (default: 32)")
@@ -172,7 +175,7 @@ def run_build(args: argparse.Namespace) -> int:
     try:
         with SmartIndex.create(
             target, encoder, compression=args.compression, weights=weights, first_stage=args.first_stage,
-            lock_timeout=args.lock_timeout, **store_keywords(args),
+            lock_timeout=args.lock_timeout, token_pool_factor=args.token_pool_factor, **store_keywords(args),
         ) as index:
             n = _ingest(index, args.corpus, args.chunk, args.limit, upsert=False)
             index.build_first_stage()
@@ -377,7 +380,8 @@ def _print_info(info: dict[str, Any]) -> None:
     print(f"index       {info['path']} (version {info['version']})")
     print(f"model       {info['model']} (pooled {info['encoder']['pooled_dim']}-d, tokens {info['encoder']['token_dim']}-d)")
     print(f"documents   {info['documents']} ({info['deleted_documents']} deleted rows, {info['segments']} segments)")
-    print(f"tokens      {info['tokens']}")
+    pooling = f" (pooled, factor {info['token_pool_factor']:g})" if info.get("token_pool_factor", 1.0) != 1.0 else ""
+    print(f"tokens      {info['tokens']}{pooling}")
     print(f"compression {info['compression']}: {info['token_bytes_per_token']:.1f} bytes/token ({ratio:.1%} of fp32)")
     print(f"disk        {info['disk_bytes'] / 2**20:.1f} MiB")
     print(f"weights     pool {info['weights']['pool']} : late {info['weights']['late']}; first stage {info['first_stage']['kind']}")

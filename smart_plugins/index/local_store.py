@@ -37,6 +37,7 @@ from smart_plugins.index.results import IndexedDocument, SearchHit
 from smart_plugins.index.segment import Segment, write_compacted_segment, write_segment, write_tombstones
 from smart_plugins.index.storage import IndexCorruptedError, verify_file, write_fsynced
 from smart_plugins.index.store import DocumentTokens, ReadOnlyIndexError, Where, preview
+from smart_plugins.index.token_pooling import check_pool_factor, pool_batches, record_pooling, recorded_pool_factor
 from smart_plugins.index.validation import check_lock_timeout, validate_first_stage
 from smart_plugins.lazy import lazy_module
 from smart_plugins.progress import phase, track
@@ -82,6 +83,7 @@ class LocalStore:
         self._codec: TokenCodec | None = None
         self._codec_file: str | None = None
         self._hnsw: HnswFirstStage | None = None
+        self._pool_factor = 1.0  # token pooling at add time (smart_plugins.index.token_pooling)
         self._lock = WriterLock(self.path / LOCK_NAME, timeout=lock_timeout) if not read_only else None
         self._reload(force=True)
 
@@ -98,11 +100,13 @@ class LocalStore:
         first_stage_options: dict[str, Any] | None,
         lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT,
         weights_source: dict[str, Any] | None = None,
+        token_pool_factor: float = 1.0,
     ) -> LocalStore:
         """Write an empty index's manifest in ``path`` (None: a temporary folder)."""
         codec = make_codec(compression, int(encoder["token_dim"]))  # validates the name and the dimension early
         stage = validate_first_stage(first_stage, first_stage_options)
         check_lock_timeout(lock_timeout)
+        token_pool_factor = check_pool_factor(token_pool_factor)
         temporary = path is None
         folder = Path(tempfile.mkdtemp(prefix="smart-index-")) if path is None else Path(path)
         if folder.exists() and any(p.name not in (LOCK_NAME, LOCK_NAME + ".pid") for p in folder.iterdir()):
@@ -114,6 +118,7 @@ class LocalStore:
             weights=weights.as_dict(),
             first_stage=stage,
         )
+        record_pooling(manifest, token_pool_factor)  # checks the factor; records it unless 1
         if weights_source is not None:  # how the weights were chosen (smart_plugins.index.default_weights)
             manifest["weights_source"] = weights_source
         with WriterLock(folder / LOCK_NAME, timeout=lock_timeout):
@@ -170,6 +175,7 @@ class LocalStore:
         for s, segment in enumerate(segments):
             for row in np.flatnonzero(segment.alive).tolist():
                 id_map[segment.ids[row]] = (s, row)
+        self._pool_factor = recorded_pool_factor(manifest, self.path / MANIFEST_NAME)
         self._segments = segments
         self._bases = np.concatenate([[0], np.cumsum([s.n_docs for s in segments])]).astype(np.int64)
         self._id_map = id_map
@@ -235,6 +241,11 @@ class LocalStore:
     @property
     def compression(self) -> str:
         return str(self._manifest["compression"])
+
+    @property
+    def token_pool_factor(self) -> float:
+        """The token pool factor every add applies (1.0: no pooling)."""
+        return self._pool_factor
 
     def version(self) -> int:
         self._reload()
@@ -362,7 +373,7 @@ class LocalStore:
         encoded: Iterable[EncodedTexts],
     ) -> None:
         assert self._codec is not None
-        encoded = iter(encoded)
+        encoded = iter(pool_batches(encoded, self._pool_factor))  # the codec trains on what is stored
         if self._codec.needs_training:
             sample, encoded = take_training_sample(encoded, self._codec)
             with phase(f"Training the {self._codec.name} codec on {len(sample):,} token vectors"):
@@ -532,6 +543,7 @@ class LocalStore:
             "codec": self._codec.describe(),
             "token_bytes_per_token": token_bytes / stored_tokens if stored_tokens else float(self._codec.bytes_per_token),
             "fp32_bytes_per_token": 4 * int(self._manifest["encoder"]["token_dim"]),
+            "token_pool_factor": self._pool_factor,
             "disk_bytes": disk,
             "model": self._manifest["encoder"].get("model"),
             "encoder": self._manifest["encoder"],

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from smart_plugins.index import qdrant_store
+from smart_plugins.index import qdrant_store, token_pooling
 from smart_plugins.index.encoder_config import check_encoder, rebuild_encoder, resolve_encoder
 from smart_plugins.index.evidence import token_matches
 from smart_plugins.index.default_weights import FALLBACK, auto_source, refresh_default_weights
@@ -108,6 +108,7 @@ class SmartIndex:
         lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT,
         store: str = "local",
         store_options: dict[str, Any] | None = None,
+        token_pool_factor: float = 1.0,
     ) -> SmartIndex:
         """Create an empty index in ``path`` (None: a temporary folder removed on :meth:`close`).
 
@@ -136,6 +137,12 @@ class SmartIndex:
             records where it is). Qdrant stores take ``store_options``: see
             :func:`smart_plugins.index.qdrant_store.create_store` (``url``, ``collection``,
             ``client``, ``token_dtype``, ``quantization``, ``oversampling``).
+        token_pool_factor:
+            Token pooling for storage (local store): every added document keeps about
+            ``1 / token_pool_factor`` of its token vectors, similar ones merged by hierarchical
+            clustering (:mod:`smart_plugins.index.token_pooling`). A number >= 1; 1 (default)
+            stores every token. Recorded in the index: later adds use it, and ``exist_ok``
+            refuses a different factor. Queries are never pooled.
         """
         if store not in STORE_KINDS:
             raise ValueError(f"store must be one of {STORE_KINDS}, got {store!r}")
@@ -143,6 +150,7 @@ class SmartIndex:
             raise ValueError(f"store_options apply to the Qdrant stores only, got {sorted(store_options)}")
         enc = resolve_encoder(encoder)
         check_lock_timeout(lock_timeout)
+        token_pool_factor = token_pooling.check_factor_for_store(token_pool_factor, store)
         folder = None if path is None else Path(path)
         if folder is not None and _holds_index(folder):
             if not exist_ok:
@@ -157,6 +165,7 @@ class SmartIndex:
                 wanted = make_codec(compression, enc.token_dim).name
                 if index.compression != wanted:
                     raise ValueError(f"the index at {folder} uses compression {index.compression!r}, not {wanted!r}")
+            token_pooling.check_reopened(index, token_pool_factor)
             return index
         if store == "local":
             made: Store = LocalStore.create(
@@ -168,6 +177,7 @@ class SmartIndex:
                 first_stage=first_stage,
                 first_stage_options=first_stage_options,
                 lock_timeout=lock_timeout,
+                token_pool_factor=token_pool_factor,
             )
         else:
             made = qdrant_store.create_store(

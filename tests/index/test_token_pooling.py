@@ -1,0 +1,157 @@
+"""Token pooling for storage: the factor's checks, its record in the manifest, the add path and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from smart_plugins.cli.main import main
+from smart_plugins.encoder import EncodedTexts
+from smart_plugins.index import IndexCorruptedError, SmartIndex
+from smart_plugins.index.manifest import read_manifest, write_manifest
+from smart_plugins.index.token_pooling import pool_document, pool_encoded
+
+WORDS = "red green blue star moon apple banana python perl java rust server client search index module tool".split()
+
+
+def _texts(n: int, length: int, seed: int = 0) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return [" ".join(rng.choice(WORDS, size=length)) for _ in range(n)]
+
+
+def _segment_files(folder) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((folder / "segments").rglob("*")) if p.is_file()}
+
+
+def test_pooling_keeps_about_one_in_factor_token_vectors(tmp_path, tiny_encoder):
+    texts = _texts(12, 30)
+    plain = SmartIndex.create(tmp_path / "plain", tiny_encoder, compression="fp32")
+    plain.add(texts, ids=[f"d{i}" for i in range(12)])
+    for factor in (1.5, 2, 3):
+        with SmartIndex.create(tmp_path / f"f{factor}", tiny_encoder, compression="fp32", token_pool_factor=factor) as idx:
+            idx.add(texts, ids=[f"d{i}" for i in range(12)])
+            info = idx.info()
+            ratio = plain.info()["stored_tokens"] / info["stored_tokens"]
+            assert info["token_pool_factor"] == float(factor)
+            assert factor <= ratio <= factor * 1.15, (factor, ratio)  # floor(n / f) per document
+            doc = idx.store.document_tokens("d3")
+            assert torch.allclose(doc.tokens.norm(dim=1), torch.ones(len(doc.tokens)), atol=1e-5)  # unit vectors
+            assert np.all(np.diff(doc.positions) >= 0)  # pooled vectors follow the text
+    plain.close()
+
+
+def test_the_index_stores_what_pool_encoded_returns_and_queries_are_not_pooled(tmp_path, tiny_encoder):
+    texts = _texts(5, 20, seed=1)
+    encoded = tiny_encoder.encode_documents(texts)
+    expected = pool_encoded(encoded, 2.0)
+    with SmartIndex.create(tmp_path / "i", tiny_encoder, compression="fp32", token_pool_factor=2) as idx:
+        idx.add_encoded(encoded, texts, ids=list("abcde"))
+        (_, _, _, stored), = list(idx.store.iterate())
+        assert torch.equal(stored.offsets, expected.offsets)
+        assert torch.equal(stored.tokens, expected.tokens.float())
+        assert torch.equal(stored.token_ids, expected.token_ids) and torch.equal(stored.positions, expected.positions)
+        hit, = idx.rerank(texts[2], ["c"])
+        query = tiny_encoder.encode_queries([texts[2]])
+        doc = expected.select([2])
+        late = (query.tokens @ doc.tokens.T).max(dim=1).values.mean()  # every (unpooled) query token counts
+        assert len(query.tokens) == len(encoded.select([2]).tokens) > len(doc.tokens)
+        assert hit.late == pytest.approx(float(late), abs=1e-5)
+
+
+def test_factor_one_is_bit_identical_to_no_pooling(tmp_path, tiny_encoder, corpus):
+    ids, texts, metas = corpus
+    for name, options in (("none", {}), ("one", {"token_pool_factor": 1}), ("one-float", {"token_pool_factor": 1.0})):
+        with SmartIndex.create(tmp_path / name, tiny_encoder, compression="int8", **options) as idx:
+            idx.add(texts, ids=ids, metadata=metas)
+    reference = _segment_files(tmp_path / "none")
+    assert reference and _segment_files(tmp_path / "one") == reference == _segment_files(tmp_path / "one-float")
+    assert "token_pooling" not in read_manifest(tmp_path / "one")
+
+
+def test_factor_survives_reopen_and_a_reopened_index_refuses_another(tmp_path, tiny_encoder):
+    folder = tmp_path / "i"
+    texts = _texts(6, 24, seed=2)
+    with SmartIndex.create(folder, tiny_encoder, compression="fp16", token_pool_factor=3) as idx:
+        idx.add(texts[:3], ids=["a", "b", "c"])
+    assert read_manifest(folder)["token_pooling"] == {"method": "hierarchical", "pool_factor": 3.0}
+    with SmartIndex.open(folder) as idx:
+        assert idx.info()["token_pool_factor"] == 3.0
+        idx.add(texts[3:], ids=["d", "e", "f"])  # a later add pools with the recorded factor
+        lengths = [len(idx.store.document_tokens(i).tokens) for i in "abcdef"]
+    full = [int(n) for n in tiny_encoder.encode_documents(texts).lengths]
+    assert lengths == [max(1, n // 3) for n in full]
+    with SmartIndex.create(folder, tiny_encoder, compression="fp16", exist_ok=True, token_pool_factor=3) as idx:
+        assert len(idx) == 6
+    for other in (1, 2):
+        with pytest.raises(ValueError, match="pools token vectors with factor 3.0, not"):
+            SmartIndex.create(folder, tiny_encoder, compression="fp16", exist_ok=True, token_pool_factor=other)
+    with SmartIndex.open(folder) as idx:  # refused reopenings closed their handle and changed nothing
+        assert len(idx) == 6 and idx.add(["red moon"], ids=["g"]) == ["g"]
+
+
+@pytest.mark.parametrize(
+    ("factor", "error", "message"),
+    [
+        (0.5, ValueError, "token_pool_factor must be >= 1"),
+        (0, ValueError, "token_pool_factor must be >= 1"),
+        (-2, ValueError, "token_pool_factor must be >= 1"),
+        (float("nan"), ValueError, "must be a finite number"),
+        (float("inf"), ValueError, "must be a finite number"),
+        ("2", TypeError, "token_pool_factor must be a number >= 1, got '2'"),
+        (True, TypeError, "token_pool_factor must be a number"),
+        ([2], TypeError, "token_pool_factor must be a number"),
+    ],
+)
+def test_bad_factors_are_refused_before_anything_is_written(tmp_path, tiny_encoder, factor, error, message):
+    folder = tmp_path / "i"
+    with pytest.raises(error, match=message):
+        SmartIndex.create(folder, tiny_encoder, token_pool_factor=factor)
+    assert not folder.exists()
+
+
+def test_qdrant_stores_refuse_a_factor_they_would_not_apply(tmp_path, tiny_encoder):
+    pytest.importorskip("qdrant_edge")
+    with pytest.raises(ValueError, match="token_pool_factor applies to the local store only"):
+        SmartIndex.create(tmp_path / "q", tiny_encoder, store="qdrant-edge", token_pool_factor=2)
+    assert not (tmp_path / "q").exists()
+
+
+def test_a_damaged_pooling_record_is_reported_on_open(tmp_path, tiny_encoder):
+    folder = tmp_path / "i"
+    SmartIndex.create(folder, tiny_encoder, compression="fp16", token_pool_factor=2).close()
+    manifest = read_manifest(folder)
+    manifest["token_pooling"]["pool_factor"] = 0.25
+    write_manifest(folder, manifest)  # a valid checksum: only the value is wrong
+    with pytest.raises(IndexCorruptedError, match=r"token_pooling.pool_factor must be >= 1"):
+        SmartIndex.open(folder)
+
+
+def test_pool_document_edge_cases():
+    one = torch.nn.functional.normalize(torch.randn(1, 8), dim=-1)
+    pooled, nearest = pool_document(one, 3.0)
+    assert torch.equal(pooled, one) and nearest.tolist() == [0]
+    empty, nearest = pool_document(torch.zeros(0, 8), 2.0)
+    assert empty.shape == (0, 8) and nearest.numel() == 0
+    enc = EncodedTexts.from_lists(torch.randn(2, 8), [torch.nn.functional.normalize(torch.randn(9, 8), dim=-1)] * 2)
+    assert pool_encoded(enc, 100.0).lengths.tolist() == [1, 1]  # at least one vector per document
+
+
+def test_cli_build_takes_token_pool_factor(tmp_path, tiny_model_dir, capsys):
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"_id": f"d{i}", "text": t}) + "\n" for i, t in enumerate(_texts(6, 20, seed=3))))
+    folder = tmp_path / "idx"
+    assert main(["index", "build", str(folder), "--model", str(tiny_model_dir), "--corpus", str(corpus),
+                 "--compression", "fp16", "--token-pool-factor", "2"]) == 0
+    assert "pooled, factor 2" in capsys.readouterr().out
+    assert read_manifest(folder)["token_pooling"]["pool_factor"] == 2.0
+    assert main(["index", "info", str(folder), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["token_pool_factor"] == 2.0 and info["tokens"] <= 6 * 20 // 2
+    bad = tmp_path / "bad"
+    assert main(["index", "build", str(bad), "--model", str(tiny_model_dir), "--corpus", str(corpus),
+                 "--token-pool-factor", "0.5"]) == 1
+    assert "token_pool_factor must be >= 1" in capsys.readouterr().err
+    assert not bad.exists()
