@@ -25,18 +25,23 @@ A factor of 1 is no pooling: the batches pass through untouched (bit-identical s
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import Tensor
-
-from smart_plugins.encoder import EncodedTexts
 from smart_plugins.index.storage import IndexCorruptedError
+from smart_plugins.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from smart_plugins.encoder import EncodedTexts
+
+torch = lazy_module("torch", globals())
 
 #: Manifest key of the pooling record (absent: no pooling, as in indexes written before it existed).
 MANIFEST_KEY = "token_pooling"
@@ -218,8 +223,8 @@ def pool_encoded(encoded: EncodedTexts, factor: float) -> EncodedTexts:
     lengths = torch.tensor([len(v) for v in vectors], dtype=torch.int64)
     new_offsets = torch.zeros(len(vectors) + 1, dtype=torch.int64)
     new_offsets[1:] = torch.cumsum(lengths, 0)
-    return EncodedTexts(
-        pooled=encoded.pooled,
+    return dataclasses.replace(
+        encoded,
         tokens=torch.cat(vectors) if int(new_offsets[-1]) else torch.zeros(0, dim),
         offsets=new_offsets,
         token_ids=torch.cat(token_ids).to(torch.int64),
