@@ -28,7 +28,7 @@ sys.meta_path = [f for f in sys.meta_path if "editable" not in type(f).__module_
 sys.path.insert(0, {tree!r})
 from smart_plugins.cli.main import main
 code = main({argv!r})
-heavy = [m for m in ("torch", "transformers", "sentence_transformers") if m in sys.modules]
+heavy = [m for m in ("torch", "transformers", "sentence_transformers", "faiss") if m in sys.modules]
 print("HEAVY=" + ",".join(heavy), file=sys.stderr)
 sys.exit(0)
 """

@@ -51,7 +51,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--batch-size", type=int, default=32, help="encoding batch size (default: 32)")
     p.add_argument("--truncation", choices=("warn", "chunk"), default="warn", help="long texts: truncate with a warning, or encode in windows")
     p.add_argument("--bf16", action="store_true", help="compute MaxSim in bfloat16 (faster on recent CPUs/GPUs, tiny precision cost)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    # SUPPRESS: without the flag here, the global ``smart-plugins --quiet eval ...`` is kept, not reset to False
+    p.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS,
+                   help="no progress bars (the same as smart-plugins --quiet eval ...)")
     p.set_defaults(func=run_eval)
 
     t = subparsers.add_parser(
@@ -90,6 +92,7 @@ def run_eval(args: argparse.Namespace) -> int:
         run_evaluation,
     )
     from smart_plugins.evaluation.tuning import TunedWeights, parse_lambdas
+    from smart_plugins.progress import show_progress
     from smart_plugins.scoring import ScoreWeights
 
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -115,7 +118,7 @@ def run_eval(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         use_cache=not args.no_cache,
         compute_dtype=torch.bfloat16 if args.bf16 else None,
-        show_progress=not args.quiet,
+        show_progress=show_progress(),  # --quiet / --progress / a terminal, as for every other command
     )
     from smart_plugins.evaluation.dataset import beir_files
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from smart_plugins.cli.main import main
 
 
@@ -20,6 +22,7 @@ def test_small_residual_index_builds_without_faiss_warnings(tmp_path, tiny_model
     assert "please provide at least" not in err and "WARNING clustering" not in err
 
 
+@pytest.mark.slow  # two fresh interpreters, each importing torch and building an index
 def test_verbose_build_logs_no_faiss_loader_chatter(tmp_path, tiny_model_dir):
     """-v shows INFO logs; faiss's "Loading faiss with AVX512 support" / "Could not load library" lines need -vv.
 
