@@ -34,8 +34,11 @@ from smart_plugins.evaluation.dataset import load_beir
 from smart_plugins.evaluation.encoding import encode_cached
 from smart_plugins.evaluation.metrics import evaluate_run
 from smart_plugins.index import SmartIndex
+from smart_plugins.scoring import ScoreWeights
 
 TASKS = ("debian-siblings", "debian-synopsis", "stdlib-code")
+#: Explicit weights: no label-free fit after each add (the hybrid 1:1 and late-only runs are scored here).
+ONE_TO_ONE = ScoreWeights(1.0, 1.0)
 
 
 def main() -> None:
@@ -52,9 +55,15 @@ def main() -> None:
     parser.add_argument("--workdir", default=tempfile.gettempdir())
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--out", help="append one JSON line per row to this file")
+    parser.add_argument("--timing", type=int, metavar="N",
+                        help="only time it: encode the first N documents of the first task and pool them at each factor "
+                             "(side by side, in one run; wrap in flock /tmp/cpu-heavy.lock)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     encoder = SmartEncoder(args.model, device="cpu")
+    if args.timing:
+        _timing(encoder, args.datasets.split(",")[0], args.split, args.timing, [float(f) for f in args.factors.split(",")])
+        return
     cache = EncodedCache(args.cache_dir)
     factors = [float(f) for f in args.factors.split(",")]
     factors = factors if factors[0] == 1.0 else [1.0, *factors]  # the baseline (fp32, no pooling) comes first
@@ -78,7 +87,8 @@ def main() -> None:
             work = Path(tempfile.mkdtemp(prefix="bench-pool-", dir=args.workdir))
             try:
                 start = time.perf_counter()
-                reference = SmartIndex.create(work / "fp32", encoder, compression="fp32", token_pool_factor=factor)
+                reference = SmartIndex.create(work / "fp32", encoder, compression="fp32", weights=ONE_TO_ONE,
+                                              token_pool_factor=factor)
                 reference.add_encoded(docs, data.doc_texts, ids=data.doc_ids)
                 pool_s = time.perf_counter() - start
                 pooled_docs = EncodedTexts.concat([enc for *_, enc in reference.store.iterate()])
@@ -86,7 +96,7 @@ def main() -> None:
                 rows = [("fp32", reference, pool_s)] if baseline is None else []
                 for codec in (references + codecs) if baseline is None else codecs:
                     start = time.perf_counter()
-                    index = SmartIndex.create(work / codec, encoder, compression=codec)  # pools nothing more
+                    index = SmartIndex.create(work / codec, encoder, compression=codec, weights=ONE_TO_ONE)  # pools nothing more
                     index.add_encoded(pooled_docs, data.doc_texts, ids=data.doc_ids)
                     rows.append((codec, index, time.perf_counter() - start))
                 del pooled_docs
@@ -125,6 +135,25 @@ def main() -> None:
                 shutil.rmtree(work, ignore_errors=True)
     print("B/doc and B/orig tok count token bytes only; Δ against fp32 without pooling on the same task; "
           "build and score seconds are noisy (shared machine) and only logged in --out")
+
+
+def _timing(encoder: SmartEncoder, folder: str, split: str, n: int, factors: list[float]) -> None:
+    """Seconds to encode ``n`` documents and to pool them at each factor, as ratios to encoding."""
+    from smart_plugins.index.token_pooling import pool_encoded
+
+    texts = load_beir(folder, split=split).doc_texts[:n]
+    encoder.encode_documents(texts[:8])  # warm-up
+    start = time.perf_counter()
+    encoded = encoder.encode_documents(texts)
+    encode_s = time.perf_counter() - start
+    print(f"{n} documents, {encoded.tokens.shape[0]} token vectors: encoding {1000 * encode_s / n:.1f} ms/doc")
+    for factor in factors:
+        if factor == 1.0:
+            continue
+        start = time.perf_counter()
+        pool_encoded(encoded, factor)
+        pool_s = time.perf_counter() - start
+        print(f"pool factor {factor:g}: {1000 * pool_s / n:.2f} ms/doc = {pool_s / encode_s:.1%} of encoding")
 
 
 def _ndcg(index: SmartIndex, data, queries: EncodedTexts, candidates: int) -> dict[str, float]:
