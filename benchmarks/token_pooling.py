@@ -34,8 +34,11 @@ from smart_plugins.evaluation.dataset import load_beir
 from smart_plugins.evaluation.encoding import encode_cached
 from smart_plugins.evaluation.metrics import evaluate_run
 from smart_plugins.index import SmartIndex
+from smart_plugins.scoring import ScoreWeights
 
 TASKS = ("debian-siblings", "debian-synopsis", "stdlib-code")
+#: Explicit weights: no label-free fit after each add (the hybrid 1:1 and late-only runs are scored here).
+ONE_TO_ONE = ScoreWeights(1.0, 1.0)
 
 
 def main() -> None:
@@ -46,18 +49,27 @@ def main() -> None:
     parser.add_argument("--factors", default="1,1.5,2,3")
     parser.add_argument("--codecs", default="residual-4,residual-2", help="codecs measured at every factor")
     parser.add_argument("--reference-codecs", default="fp16", help="codecs measured without pooling only (factor 1)")
+    parser.add_argument("--no-baseline", action="store_true",
+                        help="skip factor 1 (to split a run over processes; Δ columns then stay empty)")
     parser.add_argument("--candidates", type=int, default=200)
     parser.add_argument("--max-queries", type=int)
     parser.add_argument("--cache-dir", help="encoding cache folder (default: the library's)")
     parser.add_argument("--workdir", default=tempfile.gettempdir())
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--out", help="append one JSON line per row to this file")
+    parser.add_argument("--timing", type=int, metavar="N",
+                        help="only time it: encode the first N documents of the first task and pool them at each factor "
+                             "(side by side, in one run; wrap in flock /tmp/cpu-heavy.lock)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     encoder = SmartEncoder(args.model, device="cpu")
+    if args.timing:
+        _timing(encoder, args.datasets.split(",")[0], args.split, args.timing, [float(f) for f in args.factors.split(",")])
+        return
     cache = EncodedCache(args.cache_dir)
     factors = [float(f) for f in args.factors.split(",")]
-    factors = factors if factors[0] == 1.0 else [1.0, *factors]  # the baseline (fp32, no pooling) comes first
+    factors = factors if factors[0] == 1.0 or args.no_baseline else [1.0, *factors]  # the baseline comes first
+    factors = [f for f in factors if f != 1.0] if args.no_baseline else factors
     codecs = [c for c in args.codecs.split(",") if c and c != "fp32"]
     references = [c for c in args.reference_codecs.split(",") if c and c != "fp32" and c not in codecs]
     print(f"{'task':<16} {'factor':>6} {'codec':<11} {'tok/orig':>8} {'B/doc':>8} {'B/orig tok':>10} {'of fp32':>8} "
@@ -78,15 +90,17 @@ def main() -> None:
             work = Path(tempfile.mkdtemp(prefix="bench-pool-", dir=args.workdir))
             try:
                 start = time.perf_counter()
-                reference = SmartIndex.create(work / "fp32", encoder, compression="fp32", token_pool_factor=factor)
+                reference = SmartIndex.create(work / "fp32", encoder, compression="fp32", weights=ONE_TO_ONE,
+                                              token_pool_factor=factor)
                 reference.add_encoded(docs, data.doc_texts, ids=data.doc_ids)
                 pool_s = time.perf_counter() - start
                 pooled_docs = EncodedTexts.concat([enc for *_, enc in reference.store.iterate()])
                 # fp32 is scored once, unpooled (the baseline); with pooling it only supplies the pooled tokens
-                rows = [("fp32", reference, pool_s)] if baseline is None else []
-                for codec in (references + codecs) if baseline is None else codecs:
+                first = baseline is None and factor == 1.0
+                rows = [("fp32", reference, pool_s)] if first else []
+                for codec in (references + codecs) if first else codecs:
                     start = time.perf_counter()
-                    index = SmartIndex.create(work / codec, encoder, compression=codec)  # pools nothing more
+                    index = SmartIndex.create(work / codec, encoder, compression=codec, weights=ONE_TO_ONE)  # pools nothing more
                     index.add_encoded(pooled_docs, data.doc_texts, ids=data.doc_ids)
                     rows.append((codec, index, time.perf_counter() - start))
                 del pooled_docs
@@ -94,8 +108,9 @@ def main() -> None:
                     start = time.perf_counter()
                     scores = _ndcg(index, data, queries, args.candidates)
                     score_s = time.perf_counter() - start
-                    if baseline is None:
+                    if baseline is None and factor == 1.0:
                         baseline = scores
+                    base = baseline or {"hybrid": float("nan"), "late": float("nan")}
                     info = index.info()
                     token_bytes = info["token_bytes_per_token"] * info["stored_tokens"]
                     row = {
@@ -105,8 +120,8 @@ def main() -> None:
                         "stored_tokens": info["stored_tokens"], "bytes_per_doc": token_bytes / len(docs),
                         "bytes_per_original_token": token_bytes / original,
                         "fp32_bytes_per_token": info["fp32_bytes_per_token"], **scores,
-                        "delta_hybrid_pt": 100 * (scores["hybrid"] - baseline["hybrid"]),
-                        "delta_late_pt": 100 * (scores["late"] - baseline["late"]),
+                        "delta_hybrid_pt": 100 * (scores["hybrid"] - base["hybrid"]),
+                        "delta_late_pt": 100 * (scores["late"] - base["late"]),
                         "fp32_build_s_with_pooling": pool_s, "build_s": build_s, "score_s": score_s,
                         "candidates": args.candidates,
                     }
@@ -125,6 +140,25 @@ def main() -> None:
                 shutil.rmtree(work, ignore_errors=True)
     print("B/doc and B/orig tok count token bytes only; Δ against fp32 without pooling on the same task; "
           "build and score seconds are noisy (shared machine) and only logged in --out")
+
+
+def _timing(encoder: SmartEncoder, folder: str, split: str, n: int, factors: list[float]) -> None:
+    """Seconds to encode ``n`` documents and to pool them at each factor, as ratios to encoding."""
+    from smart_plugins.index.token_pooling import pool_encoded
+
+    texts = load_beir(folder, split=split).doc_texts[:n]
+    encoder.encode_documents(texts[:8])  # warm-up
+    start = time.perf_counter()
+    encoded = encoder.encode_documents(texts)
+    encode_s = time.perf_counter() - start
+    print(f"{n} documents, {encoded.tokens.shape[0]} token vectors: encoding {1000 * encode_s / n:.1f} ms/doc")
+    for factor in factors:
+        if factor == 1.0:
+            continue
+        start = time.perf_counter()
+        pool_encoded(encoded, factor)
+        pool_s = time.perf_counter() - start
+        print(f"pool factor {factor:g}: {1000 * pool_s / n:.2f} ms/doc = {pool_s / encode_s:.1%} of encoding")
 
 
 def _ndcg(index: SmartIndex, data, queries: EncodedTexts, candidates: int) -> dict[str, float]:
