@@ -288,10 +288,10 @@ def run_search(args: argparse.Namespace) -> int:
                        "text": hit.text, "metadata": hit.metadata}
                 if args.explain or args.html:
                     evidence = index.explain(query, hit.id, weights=weights)
-                    heatmap = evidence_heatmap(index, query, hit, number, args.heatmap or (args.html and args.html + ".files"))
-                    page.append((hit, evidence, heatmap))
-                    if heatmap is not None:
-                        row["heatmap"] = str(heatmap)
+                    heatmaps = evidence_heatmap(index, query, hit, number, args.heatmap or (args.html and args.html + ".files"))
+                    page.append((hit, evidence, heatmaps))
+                    if heatmaps:  # "heatmap": the first image's; "heatmaps": one per image of the document
+                        row["heatmap"], row["heatmaps"] = str(heatmaps[0]), [str(h) for h in heatmaps]
                     row["evidence"] = [
                         {"query_token": m.query_token, "doc_token": m.doc_token, "similarity": round(m.similarity, 4),
                          "query_position": m.query_position, "doc_position": m.doc_position, "doc_span": m.doc_span}
@@ -318,14 +318,14 @@ def run_search(args: argparse.Namespace) -> int:
     return 0
 
 
-def evidence_heatmap(index: Any, query: str, hit: Any, number: int, folder: str | None) -> Path | None:
-    """Save the heatmap PNG of an image hit under ``folder`` (None for text hits or without a folder)."""
+def evidence_heatmap(index: Any, query: str, hit: Any, number: int, folder: str | None) -> list[Path]:
+    """Save the heatmap PNGs of an image hit under ``folder``, one per image (none for text hits or without a folder)."""
     if not folder or not hit.metadata.get("image"):
-        return None
-    from smart_plugins.index.heatmap import explain_heatmap
+        return []
+    from smart_plugins.index.heatmap import explain_heatmaps
 
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in hit.id)[:80]
-    return explain_heatmap(index, query, hit.id, Path(folder) / f"q{number}-{hit.rank:03d}-{safe}.png")
+    return explain_heatmaps(index, query, hit.id, Path(folder) / f"q{number}-{hit.rank:03d}-{safe}.png")
 
 
 def _parse_where(item: str) -> tuple[str, Any]:

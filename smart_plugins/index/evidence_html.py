@@ -52,9 +52,9 @@ def highlighted_text(text: str, evidence: Evidence) -> str:
 
 def write_evidence_html(
     path: str | Path,
-    results: Sequence[tuple[Any, Sequence[tuple[SearchHit, Evidence, Path | None]]]],
+    results: Sequence[tuple[Any, Sequence[tuple[SearchHit, Evidence, Path | Sequence[Path] | None]]]],
 ) -> Path:
-    """Write one page for ``[(query, [(hit, evidence, heatmap PNG or None), ...]), ...]``."""
+    """Write one page for ``[(query, [(hit, evidence, heatmap PNG(s) or None), ...]), ...]``."""
     parts = ["<!DOCTYPE html>", '<html><head><meta charset="utf-8"><title>SMART evidence</title>', f"<style>{_STYLE}</style></head><body>"]
     for query, hits in results:
         parts.append(f'<h2 class="query">{html.escape(str(query))}</h2>')
@@ -67,8 +67,8 @@ def write_evidence_html(
             )
             if hit.text:
                 parts.append(f'<p class="text">{highlighted_text(hit.text, evidence)}</p>')
-            if heatmap is not None:
-                data = base64.b64encode(Path(heatmap).read_bytes()).decode("ascii")
+            for png in [heatmap] if isinstance(heatmap, str | Path) else heatmap or []:  # one PNG per image of the hit
+                data = base64.b64encode(Path(png).read_bytes()).decode("ascii")
                 parts.append(f'<img class="heatmap" alt="patches matched in {html.escape(hit.id)}" src="data:image/png;base64,{data}">')
             rows = "".join(
                 f"<tr><td>{html.escape(m.query_token)}</td><td>{html.escape(m.doc_token)}</td><td>{m.similarity:.3f}</td></tr>"

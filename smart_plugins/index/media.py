@@ -43,7 +43,10 @@ def document_inputs(texts: Any, encoder: Any) -> list[Any]:
     out: list[Any] = []
     for i, (item, kind) in enumerate(zip(items, kinds)):
         if kind == "message":
-            raise TypeError(f"texts[{i}] is a chat message; index an image as its path or a {{'text', 'image': path}} dict")
+            raise TypeError(
+                f"texts[{i}] is a chat message: the index stores a document's text and image references, not a "
+                "conversation; pass the image's path, or a {'text': ..., 'image': path} dict ('image' may be a list of paths)"
+            )
         if isinstance(item, str):
             out.append({IMAGE_KEY: item} if kind == "image" else item)
             continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -77,3 +78,27 @@ def test_image_corpus_build_search_heatmap_and_html(tmp_path, tiny_clip_dir, tin
     assert marked <= {"red", "square", "and", "blue", "stripes"}
     assert all(m["query_tokens"] for m in note["marks"])
     assert all(s["images"][0].startswith("data:image/png;base64,") for k, s in parser.sections.items() if k != "note")
+
+
+@pytest.mark.slow
+def test_search_draws_a_heatmap_for_each_image_of_a_hit(tmp_path, tiny_qwen3_vl_dir, tiny_images, capsys):
+    from smart_plugins.encoder import SmartEncoder
+    from smart_plugins.index import SmartIndex
+
+    folder = tmp_path / "idx"
+    index = SmartIndex.create(folder, SmartEncoder(str(tiny_qwen3_vl_dir), device="cpu"), compression="fp16")
+    index.add([{"text": "two pages", "image": [str(tiny_images[0]), str(tiny_images[2])]}, "a note"], ids=["two", "note"])
+    index.close()
+    maps, page = tmp_path / "maps", tmp_path / "evidence.html"
+    assert main(["search", str(folder), "red square", "-k", "2", "--exhaustive", "--json",
+                 "--explain", "--heatmap", str(maps), "--html", str(page)]) == 0
+    hits = {h["id"]: h for h in json.loads(capsys.readouterr().out)["hits"]}
+    two = hits["two"]
+    assert [Path(p).name for p in two["heatmaps"]] == ["q0-%03d-two-1.png" % two["rank"], "q0-%03d-two-2.png" % two["rank"]]
+    assert two["heatmap"] == two["heatmaps"][0] and "heatmaps" not in hits["note"]
+    for path, original in zip(two["heatmaps"], (tiny_images[0], tiny_images[2])):
+        with Image.open(path) as png, Image.open(original) as image:
+            assert png.size == image.size
+    parser = _Marks()
+    parser.feed(page.read_text(encoding="utf-8"))
+    assert len(parser.sections["two"]["images"]) == 2 and not parser.sections["note"]["images"]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from smart_plugins.encoder import SmartEncoder
 from smart_plugins.index import SmartIndex
-from smart_plugins.index.heatmap import explain_heatmap
+from smart_plugins.encoder.tiny_models import write_test_images
+from smart_plugins.index.heatmap import explain_heatmap, explain_heatmaps
 
 
 #: The vision-language models (message format): LLaVA-style, Qwen2-VL and Qwen3-VL.
@@ -77,6 +79,38 @@ def test_heatmap_png_has_the_image_size(tmp_path, encoder, tiny_images):
     assert evidence.matches and all(m.doc_token in ("<patch>", "<|image_pad|>") for m in evidence.matches)
     with pytest.raises(ValueError, match="no image reference"):
         explain_heatmap(index, "red", "t", tmp_path / "t.png")
+
+
+@pytest.mark.parametrize("fixture", VLM_FIXTURES)
+def test_a_heatmap_for_each_image_of_a_document(request, fixture, tmp_path, tiny_images):
+    encoder = SmartEncoder(str(request.getfixturevalue(fixture)), device="cpu")
+    index = SmartIndex.create(tmp_path / "idx", encoder, compression="fp16")
+    tall = write_test_images(tmp_path / "tall", size=(20, 64))[2]
+    pages = [str(tiny_images[0]), str(tall)]
+    index.add([{"text": "two pages", "image": pages}, str(tiny_images[1])], ids=["two", "one"])
+    written = explain_heatmaps(index, "red square", "two", tmp_path / "maps" / "two.png")
+    assert written == [tmp_path / "maps" / "two-1.png", tmp_path / "maps" / "two-2.png"]
+    drawn = []
+    for png, page in zip(written, pages):
+        with Image.open(png) as heat, Image.open(page) as original:
+            assert heat.format == "PNG" and heat.size == original.size
+            drawn.append(np.asarray(heat.convert("RGB")))
+    second = explain_heatmap(index, "red square", "two", tmp_path / "second.png", image=1)
+    with Image.open(second) as heat:
+        assert np.array_equal(np.asarray(heat.convert("RGB")), drawn[1])
+    with pytest.raises(ValueError, match=r"image must be an image number of document 'two' \(it has 2\), got 2"):
+        explain_heatmap(index, "red", "two", tmp_path / "x.png", image=2)
+    assert explain_heatmaps(index, "red", "one", tmp_path / "one.png") == [tmp_path / "one.png"]
+
+
+def test_chat_message_documents_are_refused_with_what_to_pass(tmp_path, tiny_qwen3_vl_dir, tiny_images):
+    index = SmartIndex.create(tmp_path / "idx", SmartEncoder(str(tiny_qwen3_vl_dir), device="cpu"), compression="fp16")
+    index.add([str(tiny_images[0])], ids=["keep"])
+    message = [{"role": "user", "content": [{"type": "image", "image": str(tiny_images[1])}, {"type": "text", "text": "red"}]}]
+    with pytest.raises(TypeError, match=r"texts\[1\] is a chat message: .* pass the image's path, or a \{'text': \.\.\., 'image': path\} dict"):
+        index.add([str(tiny_images[2]), message], ids=["a", "b"])
+    assert index.ids() == ["keep"]
+    assert index.search(message, k=1, exhaustive=True)[0].id == "keep"  # as a query, a message is fine
 
 
 def test_vlm_text_evidence_has_character_spans(tmp_path, tiny_vlm_dir):
