@@ -88,17 +88,35 @@ def fit_late_share(
         raise ValueError("no pseudo-queries to fit on")
     if not len(grid) or any(not 0.0 <= s <= 1.0 for s in grid):
         raise ValueError(f"grid must hold late shares in [0, 1], got {list(grid)}")
-    found = positive >= 0
-    rows = np.flatnonzero(found)
-    curve: dict[float, float] = {}
-    for share in grid:
-        fused = (1.0 - share) * pooled[rows] + share * late[rows]
-        target = fused[np.arange(len(rows)), positive[rows]][:, None]
-        rank = (fused > target).sum(axis=1)  # candidates strictly above the drawn document
-        curve[float(share)] = float((1.0 / (1.0 + rank)).sum() / len(positive))
+    rr = reciprocal_ranks(pooled, late, positive, grid)
+    curve = {float(share): float(values.mean()) for share, values in zip(grid, rr)}
     best = max(curve.values())
     chosen = min((s for s, v in curve.items() if v >= best - 1e-12), key=lambda s: (abs(s - 0.5), s))
     return FittedShare(chosen, curve, int(len(positive)))
+
+
+def reciprocal_ranks(pooled: np.ndarray, late: np.ndarray, positive: np.ndarray, grid: Sequence[float] = LATE_SHARES) -> np.ndarray:
+    """``(len(grid), Q)`` reciprocal rank of each query's positive candidate under each late share.
+
+    Ties count against the positive (a candidate scoring the same ranks above it); a query whose
+    positive is ``-1`` (missed by the first stage) scores 0. :func:`fit_late_share` averages the
+    rows; a benchmark can compare shares query by query.
+
+    Examples
+    --------
+    >>> reciprocal_ranks(np.array([[0.9, 0.5]]), np.array([[0.1, 0.3]]), np.array([1]), (0.0, 1.0)).tolist()
+    [[0.5], [1.0]]
+    """
+    pooled = np.asarray(pooled, dtype=np.float64)
+    late = np.asarray(late, dtype=np.float64)
+    positive = np.asarray(positive, dtype=np.int64)
+    out = np.zeros((len(grid), len(positive)))
+    rows = np.flatnonzero(positive >= 0)
+    for i, share in enumerate(grid):
+        fused = (1.0 - share) * pooled[rows] + share * late[rows]
+        target = fused[np.arange(len(rows)), positive[rows]][:, None]
+        out[i, rows] = 1.0 / (1.0 + (fused > target).sum(axis=1))  # candidates strictly above the drawn document
+    return out
 
 
 #: Pseudo-queries an index draws to fit its default weights, and candidates each one reranks

@@ -19,14 +19,25 @@ DEFAULT_SPAN_WORDS = 8
 #: Documents with fewer words than this are never drawn (their span would be most of the text).
 MIN_DOC_WORDS = 12
 #: How a query is cut from its document (see :func:`draw_pseudo_queries`).
-HOW = ("span", "first", "sentence")
+HOW = ("span", "first", "sentence", "prose")
+#: A ``"prose"`` unit has at least this many words, and at least this share of them are plain words.
+PROSE_MIN_WORDS = 5
+PROSE_MIN_SHARE = 0.8
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+|\n+")
+#: A plain word: letters only (lower case after the first, or all capitals), with surrounding
+#: quotes, brackets, comment marks or punctuation.
+_PLAIN_WORD = re.compile(r"^[(\"'#]*(?:[A-Za-z][a-z]*(?:['-][a-z]+)*|[A-Z]+)[.,;:!?)\"']*$")
+_HAS_ALNUM = re.compile(r"\w")
 
 
 @dataclass(frozen=True)
 class PseudoQuery:
-    """A drawn query text and the corpus position of the document it came from.
+    """A drawn query text, the corpus position of the document it came from, and that document without it.
+
+    ``rest`` is the inverse-cloze positive: the document's words with the query's words taken
+    out (whitespace collapsed), for scoring the positive without the exact overlap a span has
+    with its own document.
 
     Examples
     --------
@@ -36,6 +47,7 @@ class PseudoQuery:
 
     text: str
     doc: int
+    rest: str = ""
 
 
 def draw_pseudo_queries(
@@ -61,7 +73,10 @@ def draw_pseudo_queries(
     how:
         ``"span"``: ``span_words`` consecutive words starting at a random word of the document;
         ``"first"``: the document's first ``span_words`` words;
-        ``"sentence"``: one random sentence (or line) of at least 3 words, cut to ``2 * span_words``.
+        ``"sentence"``: one random sentence (or line) of at least 3 words, cut to ``2 * span_words``;
+        ``"prose"``: one random natural-language sentence or line (at least :data:`PROSE_MIN_WORDS`
+        words, :data:`PROSE_MIN_SHARE` of them plain words: a comment or message in code, any
+        sentence of prose), cut to ``2 * span_words``; documents without one are not drawn.
 
     Returns
     -------
@@ -73,6 +88,8 @@ def draw_pseudo_queries(
     >>> docs = ["one two three four five six seven eight nine ten eleven twelve thirteen", "too short"]
     >>> [(q.text, q.doc) for q in draw_pseudo_queries(docs, 5, span_words=3, how="first")]
     [('one two three', 0)]
+    >>> draw_pseudo_queries(docs, 1, span_words=3, how="first")[0].rest
+    'four five six seven eight nine ten eleven twelve thirteen'
     """
     return draw_from_reader(len(texts), lambda rows: [texts[r] for r in rows], n, span_words=span_words, seed=seed, how=how)
 
@@ -113,19 +130,44 @@ def draw_from_reader(
             if len(words) < MIN_DOC_WORDS:
                 continue
             rng = np.random.default_rng([seed, row])  # the span depends on the document alone
-            out.append(PseudoQuery(_cut(str(text), words, rng, span_words, how), row))
+            cut = _cut(str(text), words, rng, span_words, how)
+            if cut is None:
+                continue
+            out.append(PseudoQuery(cut[0], row, cut[1]))
             if len(out) == n:
                 return sorted(out, key=lambda q: q.doc)
     return sorted(out, key=lambda q: q.doc)
 
 
-def _cut(text: str, words: list[str], rng: np.random.Generator, span_words: int, how: str) -> str:
+def _cut(text: str, words: list[str], rng: np.random.Generator, span_words: int, how: str) -> tuple[str, str] | None:
+    """``(query, document without the query)``, or None when ``how`` finds nothing to cut."""
     if how == "first":
-        return " ".join(words[:span_words])
+        return " ".join(words[:span_words]), " ".join(words[span_words:])
     if how == "span":
         start = int(rng.integers(0, len(words) - span_words + 1)) if len(words) > span_words else 0
-        return " ".join(words[start : start + span_words])
-    sentences = [s.split() for s in _SENTENCE_END.split(text) if len(s.split()) >= 3]
-    if not sentences:
-        return " ".join(words[:span_words])
-    return " ".join(sentences[int(rng.integers(len(sentences)))][: 2 * span_words])
+        return " ".join(words[start : start + span_words]), " ".join(words[:start] + words[start + span_words :])
+    units = [u for u in _SENTENCE_END.split(text) if len(u.split()) >= 3]
+    if how == "prose":
+        units = [u for u in units if is_prose(u)]
+        if not units:
+            return None
+    elif not units:
+        return " ".join(words[:span_words]), " ".join(words[span_words:])
+    unit = units[int(rng.integers(len(units)))]
+    unit_words = unit.split()
+    kept = " ".join(unit_words[: 2 * span_words])
+    before, _, after = text.partition(unit)
+    rest = " ".join([*before.split(), *unit_words[2 * span_words :], *after.split()])
+    return (kept.lstrip("#/*\"' ") if how == "prose" else kept), rest
+
+
+def is_prose(unit: str) -> bool:
+    """Whether a sentence or line reads as natural language (enough words, mostly plain words).
+
+    Examples
+    --------
+    >>> is_prose("# Infer the ABI bitwidth from maxsize"), is_prose("self.x = compute(y, z)")
+    (True, False)
+    """
+    words = [w for w in unit.split() if _HAS_ALNUM.search(w)]  # comment marks and dashes are not words
+    return len(words) >= PROSE_MIN_WORDS and sum(bool(_PLAIN_WORD.match(w)) for w in words) >= PROSE_MIN_SHARE * len(words)

@@ -3,7 +3,7 @@ import pytest
 
 from smart_plugins.evaluation.metrics import evaluate_run
 from smart_plugins.scoring import ScoreWeights
-from smart_plugins.scoring.auto_weights import LATE_SHARES, fit_late_share, positive_columns
+from smart_plugins.scoring.auto_weights import LATE_SHARES, fit_late_share, positive_columns, reciprocal_ranks
 
 
 def _synthetic(late_decides: bool, q: int = 60, k: int = 30, seed: int = 0):
@@ -73,3 +73,13 @@ def test_from_late_share():
     assert ScoreWeights.from_late_share(0.75).as_dict() == pytest.approx({"pool": 1 / 3, "late": 1.0})
     with pytest.raises(ValueError, match="late share"):
         ScoreWeights.from_late_share(-0.1)
+
+
+def test_reciprocal_ranks_are_per_query_and_average_to_the_fitted_curve():
+    pooled, late, positive = _synthetic(late_decides=True, q=20)
+    positive[3] = -1
+    rr = reciprocal_ranks(pooled, late, positive)
+    assert rr.shape == (len(LATE_SHARES), 20) and (rr[:, 3] == 0).all()
+    assert rr[LATE_SHARES.index(1.0)].mean() > rr[LATE_SHARES.index(0.0)].mean()
+    curve = fit_late_share(pooled, late, positive).curve
+    assert [round(curve[s], 12) for s in LATE_SHARES] == [round(v, 12) for v in rr.mean(1)]

@@ -1,6 +1,6 @@
 import pytest
 
-from smart_plugins.scoring.pseudo_queries import MIN_DOC_WORDS, draw_from_reader, draw_pseudo_queries
+from smart_plugins.scoring.pseudo_queries import MIN_DOC_WORDS, draw_from_reader, draw_pseudo_queries, is_prose
 
 CORPUS = [" ".join(f"w{d}x{i}" for i in range(10 + d)) for d in range(40)]
 
@@ -52,3 +52,26 @@ def test_first_and_sentence_draws():
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         draw_pseudo_queries(CORPUS, **kwargs)
+
+
+@pytest.mark.parametrize("how", ["span", "first", "sentence"])
+def test_rest_is_the_document_without_the_query(how):
+    doc = "Alpha beta gamma delta epsilon. Zeta eta theta iota kappa lambda mu nu xi omicron."
+    q = draw_pseudo_queries([doc], 1, span_words=4, how=how)[0]
+    assert sorted(q.rest.split() + q.text.split()) == sorted(doc.split())  # every word once, in one or the other
+    assert q.text not in q.rest
+
+
+def test_prose_draws_natural_language_lines_and_skips_documents_without_one():
+    code = "def area(width, height):\n    # Multiply the two sides to get the area\n    return width * height  # x"
+    only_code = "def f(a, b):\n    c = a.b(c_d, e_f[0])\n    return g_h(c) + i_j.k(l_m, n_o)"
+    drawn = draw_pseudo_queries([code, only_code], 5, how="prose")
+    assert [(q.text, q.doc) for q in drawn] == [("Multiply the two sides to get the area", 0)]
+    assert "Multiply" not in drawn[0].rest and "return width * height" in drawn[0].rest
+
+
+def test_prose_test():
+    assert is_prose("This package contains the development files.")
+    assert is_prose("Code S-92 labels the red triangle.")  # one code in six words is still prose
+    assert not is_prose("self._cache[key] = compute(value, other)")
+    assert not is_prose("Too short here.")
