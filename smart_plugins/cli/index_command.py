@@ -44,6 +44,7 @@ def register(subparsers: Any) -> None:
                             "default 1: no pooling; recorded in the index, so later adds use it)")
     build.add_argument("--weights", default="1:1", help="default POOL:LATE weights stored in the index (default 1:1)")
     build.add_argument("--device", help="cuda / cpu (default: GPU when present)")
+    _add_backend(build, "torch")
     build.add_argument("--batch-size", type=int, default=32, help="encoding batch size (default: 32)")
     build.add_argument("--chunk", type=int, default=4096, help="documents committed per add (default: 4096)")
     build.add_argument("--limit", type=int, help="index only the first N documents")
@@ -59,6 +60,7 @@ def register(subparsers: Any) -> None:
     add.add_argument("--corpus", required=True, help="JSONL corpus (same format as build)")
     add.add_argument("--upsert", action="store_true", help="replace documents whose id is already indexed")
     add.add_argument("--device", help="cuda / cpu")
+    _add_backend(add, None)
     add.add_argument("--batch-size", type=int, default=32)
     add.add_argument("--chunk", type=int, default=4096, help="documents committed per add (default: 4096)")
     add.add_argument("--truncation", choices=("warn", "chunk"), default="warn",
@@ -107,8 +109,20 @@ def register(subparsers: Any) -> None:
     search.add_argument("--html", metavar="FILE", help="write a static HTML page of the evidence (implies --explain)")
     search.add_argument("--json", action="store_true", help="print hits as JSON")
     search.add_argument("--device", help="cuda / cpu")
+    _add_backend(search, None)
     search.set_defaults(func=run_search)
     index.set_defaults(func=lambda args: _usage(index))
+
+
+#: ``SmartEncoder(backend=...)`` names (smart_plugins.encoder.onnx_backend.BACKEND_NAMES; spelled out here so
+#: building the parser imports no torch).
+BACKEND_CHOICES = ("torch", "onnx", "onnx-int8", "openvino")
+
+
+def _add_backend(parser: argparse.ArgumentParser, default: str | None) -> None:
+    parser.add_argument("--backend", choices=BACKEND_CHOICES, default=default,
+                        help="how the model runs: torch, or on the CPU onnx / onnx-int8 / openvino (needs smart-plugins[onnx]; "
+                             + ("default torch)" if default else "default: the one the index was built with)"))
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
@@ -170,7 +184,8 @@ def run_build(args: argparse.Namespace) -> int:
         raise FileExistsError(f"an index already exists at {target}; use 'smart-plugins index add' to grow it")
     scan_corpus(args.corpus, args.limit).check_unique(args.corpus)  # every row checked before anything is created
     weights = ScoreWeights.parse(args.weights)
-    encoder = SmartEncoder(args.model, device=args.device, batch_size=args.batch_size, truncation=args.truncation)
+    encoder = SmartEncoder(args.model, device=args.device, batch_size=args.batch_size, truncation=args.truncation,
+                           backend=args.backend)
     existed = target.exists()
     try:
         with SmartIndex.create(
@@ -212,7 +227,8 @@ def run_add(args: argparse.Namespace) -> int:
             taken = already_indexed(current, [doc_id for doc_id, _, _ in read_corpus(args.corpus)])
         if taken:
             raise ValueError(taken)
-    with _open(args.dir, args.device, args.batch_size, truncation=args.truncation, lock_timeout=args.lock_timeout) as index:
+    with _open(args.dir, args.device, args.batch_size, truncation=args.truncation, lock_timeout=args.lock_timeout,
+               backend=args.backend) as index:
         n = _ingest(index, args.corpus, args.chunk, None, upsert=args.upsert)
         index.build_first_stage()
         print(f"{'upserted' if args.upsert else 'added'} {n} documents; the index holds {len(index)}")
@@ -274,7 +290,7 @@ def run_search(args: argparse.Namespace) -> int:
     where = dict(_parse_where(item) for item in args.where) or None
     weights = ScoreWeights.parse(args.weights) if args.weights else None
     # writable when the user may write the folder, so an HNSW graph built here is saved for later searches
-    with _open(args.dir, args.device, 32, read_only=not os.access(args.dir, os.W_OK)) as index:
+    with _open(args.dir, args.device, 32, read_only=not os.access(args.dir, os.W_OK), backend=args.backend) as index:
         results = index.search(
             args.query, k=args.k, candidates=args.candidates, weights=weights, where=where, exhaustive=args.exhaustive
         )
@@ -340,7 +356,8 @@ def _parse_where(item: str) -> tuple[str, Any]:
 
 
 def _open(
-    folder: str, device: str | None, batch_size: int, read_only: bool = False, truncation: str = "warn", **options: Any
+    folder: str, device: str | None, batch_size: int, read_only: bool = False, truncation: str = "warn",
+    backend: str | None = None, **options: Any
 ) -> Any:
     """Open an index with its recorded encoder, rebuilt on ``device`` with ``batch_size`` and ``truncation``;
     ``options`` go to :meth:`SmartIndex.open` (``lock_timeout``)."""
@@ -348,7 +365,9 @@ def _open(
     from smart_plugins.index.encoder_config import rebuild_encoder
     from smart_plugins.index.smart_index import recorded_encoder
 
-    encoder = rebuild_encoder(recorded_encoder(folder), device=device, batch_size=batch_size, truncation=truncation)
+    recorded = recorded_encoder(folder)
+    backend = backend or str(recorded.get("backend", "torch"))  # an int8-built index records its backend
+    encoder = rebuild_encoder(recorded, device=device, batch_size=batch_size, truncation=truncation, backend=backend)
     return SmartIndex.open(folder, encoder, read_only=read_only, **options)
 
 

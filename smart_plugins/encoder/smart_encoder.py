@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from smart_plugins.encoder.encoded import EncodedTexts
 from smart_plugins.encoder.inputs import validate_inputs
+from smart_plugins.encoder.onnx_backend import SAME_VECTORS, check_backend
 from smart_plugins.encoder.multimodal import (
     CLS_PATCH_TOKEN_ID,
     DualEncoderTaps,
@@ -93,6 +94,11 @@ class SmartEncoder:
         side (each L2-normalised, then the whole row normalised), ``N * H`` values per token.
         Only for training a layer-mixing :class:`~smart_plugins.encoder.token_adapter.TokenAdapter`
         from cached states; the default ``1`` gives the last layer, as the SMART formula says.
+    backend:
+        ``"torch"`` (default), or, for text models on the CPU, ``"onnx"`` (ONNX Runtime),
+        ``"onnx-int8"`` (int8 weights) or ``"openvino"``: the backbone is exported once from the
+        loaded weights (offline, cached) and the model's own pooling and normalisation run on its
+        output (see :mod:`smart_plugins.encoder.onnx_backend`; needs ``smart-plugins[onnx]``).
 
     Examples
     --------
@@ -119,7 +125,9 @@ class SmartEncoder:
         hidden_layers: int = 1,
         max_visual_tokens: int | None = None,
         visual_token_budget: int | None = None,
+        backend: str = "torch",
     ) -> None:
+        self.backend = check_backend(backend)
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         if truncation not in ("warn", "chunk"):
@@ -167,6 +175,18 @@ class SmartEncoder:
         self.hidden_layers = hidden_layers
         if max(hidden_layers, int(getattr(self._adapter, "layers", 1))) > 1:
             expose_hidden_layers(self.model)
+        if self.backend != "torch":
+            self._use_backend(dtype)
+
+    def _use_backend(self, dtype: Any) -> None:
+        """Run the backbone through an exported graph (:func:`~smart_plugins.encoder.onnx_backend.use_backend`)."""
+        if self.device.type != "cpu":
+            raise ValueError(f"backend={self.backend!r} runs on the CPU; got device {str(self.device)!r} (use backend='torch' there)")
+        if dtype is not None:
+            raise ValueError(f"backend={self.backend!r} sets its own precision; dtype must be None, got {dtype!r}")
+        from smart_plugins.encoder.onnx_backend import use_backend
+
+        self.backend_info = use_backend(self.model, self.backend)
 
     # ------------------------------------------------------------------ multimodal families
     def _init_multimodal(self, max_visual_tokens: int | None, visual_token_budget: int | None) -> None:
@@ -306,6 +326,8 @@ class SmartEncoder:
             "token_policy": self.token_policy.describe(),
             "adapter": adapters[0] if adapters else None,
             **({"hidden_layers": self.hidden_layers} if getattr(self, "hidden_layers", 1) > 1 else {}),
+            # only a backend whose vectors differ from torch's (int8) is part of the identity
+            **({"backend": self.backend} if getattr(self, "backend", "torch") not in SAME_VECTORS else {}),
             **({"multimodal": self._describe_multimodal()} if self.family != "text" else {}),
         }
 
