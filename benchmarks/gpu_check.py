@@ -1,0 +1,184 @@
+"""One prepared run for a GPU (runs on the CPU too): encoding and MaxSim against sentence-transformers.
+
+On one device, in one process, in alternating rounds (median per method):
+
+- encode throughput, MiniLM, fp32 and bf16: ``SmartEncoder.encode`` (pooled + token vectors)
+  vs ``SentenceTransformer.encode`` (pooled only) at the same batch size;
+- MaxSim rerank: 1 query x ``--rerank-docs`` docs x ``--doc-tokens`` tokens;
+- MaxSim batch: ``--batch-queries`` queries x ``--batch-docs`` docs x ``--doc-tokens`` tokens;
+  smart-plugins ``maxsim`` (fp32, bf16) vs sentence-transformers ``maxsim`` (lists and padded).
+
+Prints a markdown table and writes every figure as JSON to ``--out``. Texts are generated from a
+fixed vocabulary (seeded), so the script needs no data folder.
+
+Run on a GPU:   python benchmarks/gpu_check.py --device cuda --out gpu_check.json
+Smoke on a CPU: python benchmarks/gpu_check.py --device cpu --texts 16 --rerank-docs 8 --batch-queries 2 --batch-docs 16 --rounds 1 --out /tmp/g.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+WORDS = ("package library files development debug documentation data python perl java rust shared runtime tool "
+         "command line server client module index search query document token vector model text retrieval late "
+         "interaction pooled embedding fast slow red green blue star moon apple banana code marker label").split()
+
+
+def make_texts(count: int, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(40, 80))) for _ in range(count)]
+
+
+def random_docs(count: int, tokens: int, dim: int, gen: torch.Generator, device: str) -> list[torch.Tensor]:
+    spread = max(1, tokens // 6)
+    lengths = torch.randint(max(1, tokens - spread), tokens + spread + 1, (count,), generator=gen)
+    return [F.normalize(torch.randn(int(n), dim, generator=gen), dim=-1).to(device) for n in lengths]
+
+
+def timed(fn: Callable[[], object], device: str) -> float:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    fn()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def compare(methods: dict[str, Callable[[], object]], rounds: int, device: str) -> dict[str, float]:
+    for fn in methods.values():  # warm-up
+        fn()
+    samples: dict[str, list[float]] = {name: [] for name in methods}
+    for _ in range(rounds):
+        for name, fn in methods.items():
+            samples[name].append(timed(fn, device))
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def encode_section(args: argparse.Namespace) -> dict[str, Any]:
+    from sentence_transformers import SentenceTransformer
+
+    from smart_plugins import SmartEncoder
+    from smart_plugins.models import resolve_model_name
+
+    texts = make_texts(args.texts)
+    path = resolve_model_name(args.model)
+    methods: dict[str, Callable[[], object]] = {}
+    check: dict[str, float] = {}
+    for label, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        smart = SmartEncoder(path, device=args.device, dtype=dtype, batch_size=args.batch_size)
+        plain = SentenceTransformer(path, device=args.device, model_kwargs={"dtype": dtype})
+        methods[f"SentenceTransformer.encode {label}"] = lambda m=plain: m.encode(texts, batch_size=args.batch_size, convert_to_tensor=True)
+        methods[f"SmartEncoder.encode {label}"] = lambda e=smart: e.encode(texts, show_progress_bar=False)
+        pooled = smart.encode(texts[:8]).pooled
+        reference = plain.encode(texts[:8], convert_to_tensor=True).float().cpu()
+        check[f"pooled max |diff| SmartEncoder vs ST {label}"] = float((pooled - reference).abs().max())
+    seconds = compare(methods, args.rounds, args.device)
+    rows = {name: {"median_s": s, "per_s": len(texts) / s} for name, s in seconds.items()}
+    for label in ("fp32", "bf16"):
+        base = rows[f"SentenceTransformer.encode {label}"]["median_s"]
+        for name in (f"SentenceTransformer.encode {label}", f"SmartEncoder.encode {label}"):
+            rows[name]["vs_st_same_dtype"] = base / rows[name]["median_s"]
+    return {"texts": len(texts), "batch_size": args.batch_size, "rows": rows, "checks": check}
+
+
+def maxsim_section(name: str, n_queries: int, n_docs: int, args: argparse.Namespace) -> dict[str, Any]:
+    from sentence_transformers.util import maxsim as st_maxsim
+
+    from smart_plugins.scoring import maxsim, pack_tokens
+
+    device, dim = args.device, args.dim
+    gen = torch.Generator().manual_seed(0)
+    queries = random_docs(n_queries, args.query_tokens, dim, gen, device)
+    docs = random_docs(n_docs, args.doc_tokens, dim, gen, device)
+    q_tokens, q_offsets = pack_tokens(queries)
+    d_tokens, d_offsets = pack_tokens(docs)
+    q_bf16, d_bf16 = q_tokens.bfloat16(), d_tokens.bfloat16()
+    padded_docs = torch.nn.utils.rnn.pad_sequence(docs, batch_first=True)
+    doc_mask = torch.nn.utils.rnn.pad_sequence([torch.ones(len(d), dtype=torch.bool, device=device) for d in docs], batch_first=True)
+    padded_queries = torch.nn.utils.rnn.pad_sequence(queries, batch_first=True)
+    query_mask = torch.nn.utils.rnn.pad_sequence([torch.ones(len(q), dtype=torch.bool, device=device) for q in queries], batch_first=True)
+    methods = {
+        "sentence-transformers maxsim (lists)": lambda: st_maxsim(queries, docs, length_normalize=True),
+        "sentence-transformers maxsim (padded)": lambda: st_maxsim(padded_queries, padded_docs, a_mask=query_mask,
+                                                                   b_mask=doc_mask, length_normalize=True),
+        "smart-plugins maxsim fp32": lambda: maxsim(q_tokens, q_offsets, d_tokens, d_offsets),
+        "smart-plugins maxsim bf16": lambda: maxsim(q_bf16, q_offsets, d_bf16, d_offsets),
+        "plain matmul fp32 (same shape)": lambda: q_tokens @ d_tokens.T,
+    }
+    reference = st_maxsim(queries, docs, length_normalize=True).float().cpu()
+    diff = {
+        "fp32": float((maxsim(q_tokens, q_offsets, d_tokens, d_offsets).float().cpu() - reference).abs().max()),
+        "bf16": float((maxsim(q_bf16, q_offsets, d_bf16, d_offsets).float().cpu() - reference).abs().max()),
+    }
+    seconds = compare(methods, args.rounds, device)
+    st_best = min(seconds["sentence-transformers maxsim (lists)"], seconds["sentence-transformers maxsim (padded)"])
+    rows = {n: {"median_ms": s * 1e3, "vs_st_best": st_best / s} for n, s in seconds.items()}
+    return {"scenario": name, "queries": n_queries, "docs": n_docs, "doc_tokens": int(d_offsets[-1]), "rows": rows,
+            "max_abs_diff_vs_st": diff}
+
+
+def device_name(device: str) -> str:
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    return platform.processor() or platform.machine()
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = [f"device {report['device']} ({report['device_name']}), torch {report['torch']}", "",
+             "| section | method | median | rate | vs sentence-transformers |", "|---|---|---|---|---|"]
+    enc = report["encode"]
+    for name, row in enc["rows"].items():
+        lines.append(f"| encode {enc['texts']} texts, batch {enc['batch_size']} | {name} | {row['median_s']:.3f} s | "
+                     f"{row['per_s']:.1f} texts/s | {row['vs_st_same_dtype']:.2f}x (same dtype) |")
+    for section in report["maxsim"]:
+        shape = f"maxsim {section['scenario']} {section['queries']}x{section['docs']}"
+        for name, row in section["rows"].items():
+            lines.append(f"| {shape} | {name} | {row['median_ms']:.3f} ms | | {row['vs_st_best']:.2f}x (best ST form) |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--out", required=True, help="JSON file to write")
+    parser.add_argument("--model", default="minilm")
+    parser.add_argument("--texts", type=int, default=4096, help="texts encoded per method and round")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--rerank-docs", type=int, default=100)
+    parser.add_argument("--batch-queries", type=int, default=32)
+    parser.add_argument("--batch-docs", type=int, default=1000)
+    parser.add_argument("--doc-tokens", type=int, default=120)
+    parser.add_argument("--query-tokens", type=int, default=16)
+    parser.add_argument("--dim", type=int, default=384)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args(argv)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise SystemExit(f"--device {args.device}: no CUDA device is visible (torch {torch.__version__})")
+    for name in ("texts", "batch_size", "rerank_docs", "batch_queries", "batch_docs", "doc_tokens", "query_tokens", "dim", "rounds"):
+        if getattr(args, name) < 1:
+            raise SystemExit(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
+    report: dict[str, Any] = {"device": args.device, "device_name": device_name(args.device), "torch": torch.__version__,
+                              "threads": torch.get_num_threads(), "args": vars(args)}
+    report["encode"] = encode_section(args)
+    report["maxsim"] = [maxsim_section("rerank", 1, args.rerank_docs, args),
+                        maxsim_section("batch", args.batch_queries, args.batch_docs, args)]
+    print(markdown(report))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=1))
+    return report
+
+
+if __name__ == "__main__":
+    main()
