@@ -3,7 +3,8 @@
 Each pseudo-query (a span of a document, :mod:`smart_plugins.scoring.pseudo_queries`) is scored
 like a real query: pooled candidates, then the late score of those candidates. The late share
 ``λ_late / (λ_pool + λ_late)`` that ranks the drawn documents best (mean reciprocal rank over
-the candidate lists) becomes the default weights. No relevance label is used: only the corpus.
+the candidate lists), less an optional prior toward 1:1 (:func:`choose_share`; 0 by default),
+becomes the default weights. No relevance label is used: only the corpus.
 
 ``SmartIndex`` fits them when documents are added (:mod:`smart_plugins.index.default_weights`)
 and ``smart-plugins eval --modes default`` runs the same fit on the evaluated corpus.
@@ -21,6 +22,10 @@ from smart_plugins.scoring.hybrid import ScoreWeights
 
 #: Late shares tried by :func:`fit_late_share` (the same grid as ``smart-plugins eval --tune-lambda``).
 LATE_SHARES: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0)
+#: Mean reciprocal rank a share must gain per unit of distance from 1:1 (late share 0.5) to be
+#: chosen over a share closer to it. 0 (plain best MRR): a prior of 0.2 was measured and fails
+#: debian-siblings on the library's own fit (late share 0.6, see docs/evaluation.md).
+PRIOR_PER_SHARE = 0.0
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,7 @@ class FittedShare:
     late_share: float
     curve: dict[float, float]
     queries: int
+    prior: float = 0.0
 
     @property
     def weights(self) -> ScoreWeights:
@@ -45,7 +51,9 @@ class FittedShare:
         return {
             "late_share": self.late_share,
             "queries": self.queries,
-            "objective": "mean reciprocal rank of the drawn document",
+            "objective": "mean reciprocal rank of the drawn document - prior * |late share - 0.5|",
+            "prior": self.prior,
+            "best_share_without_prior": choose_share(self.curve, 0.0),
             "curve": {f"{share:g}": round(value, 6) for share, value in self.curve.items()},
         }
 
@@ -55,8 +63,9 @@ def fit_late_share(
     late: np.ndarray,
     positive: np.ndarray,
     grid: Sequence[float] = LATE_SHARES,
+    prior: float = PRIOR_PER_SHARE,
 ) -> FittedShare:
-    """Pick the late share that ranks each query's positive candidate highest on average.
+    """Pick the late share that ranks each query's positive candidate highest on average, less the prior.
 
     Parameters
     ----------
@@ -67,6 +76,9 @@ def fit_late_share(
         stage missed it (such a query scores 0 for every share).
     grid:
         Late shares to try; ties go to the share closest to 0.5 (the SMART 1:1 formula).
+    prior:
+        Mean reciprocal rank charged per unit of distance from 0.5 (:func:`choose_share`); 0 picks
+        the plain best.
 
     Examples
     --------
@@ -90,9 +102,25 @@ def fit_late_share(
         raise ValueError(f"grid must hold late shares in [0, 1], got {list(grid)}")
     rr = reciprocal_ranks(pooled, late, positive, grid)
     curve = {float(share): float(values.mean()) for share, values in zip(grid, rr)}
-    best = max(curve.values())
-    chosen = min((s for s, v in curve.items() if v >= best - 1e-12), key=lambda s: (abs(s - 0.5), s))
-    return FittedShare(chosen, curve, int(len(positive)))
+    return FittedShare(choose_share(curve, prior), curve, int(len(positive)), float(prior))
+
+
+def choose_share(curve: dict[float, float], prior: float = PRIOR_PER_SHARE) -> float:
+    """The share maximising ``curve[share] - prior * |share - 0.5|``; ties go to the share closest to 0.5.
+
+    Examples
+    --------
+    >>> curve = {0.5: 0.80, 0.75: 0.83, 1.0: 0.86}   # late-only gains 0.06 over 1:1: not enough at prior 0.2
+    >>> choose_share(curve, prior=0.2), choose_share(curve, prior=0.0)
+    (0.5, 1.0)
+    >>> choose_share({0.5: 0.40, 0.75: 0.47, 1.0: 0.53}, prior=0.2)   # it gains 0.13: late-only
+    1.0
+    """
+    if prior < 0:
+        raise ValueError(f"prior must be >= 0, got {prior}")
+    value = {share: v - prior * abs(share - 0.5) for share, v in curve.items()}
+    best = max(value.values())
+    return min((s for s, v in value.items() if v >= best - 1e-12), key=lambda s: (abs(s - 0.5), s))
 
 
 def reciprocal_ranks(pooled: np.ndarray, late: np.ndarray, positive: np.ndarray, grid: Sequence[float] = LATE_SHARES) -> np.ndarray:

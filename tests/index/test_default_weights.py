@@ -9,6 +9,7 @@ import pytest
 from smart_plugins.index import SmartIndex
 from smart_plugins.index.default_weights import FALLBACK, MIN_DOCUMENTS, needs_fit
 from smart_plugins.scoring import ScoreWeights
+from smart_plugins.scoring.auto_weights import PRIOR_PER_SHARE, choose_share
 
 WORDS = (
     "package library files development debug documentation data python perl java rust shared runtime tool "
@@ -43,8 +44,10 @@ def test_adding_enough_documents_fits_and_records_the_weights(fitted_index):
     assert fitted_index.weights == ScoreWeights.from_late_share(source["late_share"])
     assert source["queries"] == MIN_DOCUMENTS + 6  # every document is long enough: one query each
     assert set(source["curve"]) == {f"{s:g}" for s in (0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1)}
-    best = max(source["curve"].values())
-    assert source["curve"][f"{source['late_share']:g}"] == best
+    curve = {float(k): v for k, v in source["curve"].items()}
+    assert source["prior"] == PRIOR_PER_SHARE
+    assert source["late_share"] == choose_share(curve, PRIOR_PER_SHARE)
+    assert source["best_share_without_prior"] == choose_share(curve, 0.0)
     assert fitted_index.version == 2  # the documents' commit, then the fit's
 
 

@@ -3,7 +3,14 @@ import pytest
 
 from smart_plugins.evaluation.metrics import evaluate_run
 from smart_plugins.scoring import ScoreWeights
-from smart_plugins.scoring.auto_weights import LATE_SHARES, fit_late_share, positive_columns, reciprocal_ranks
+from smart_plugins.scoring.auto_weights import (
+    LATE_SHARES,
+    PRIOR_PER_SHARE,
+    choose_share,
+    fit_late_share,
+    positive_columns,
+    reciprocal_ranks,
+)
 
 
 def _synthetic(late_decides: bool, q: int = 60, k: int = 30, seed: int = 0):
@@ -83,3 +90,39 @@ def test_reciprocal_ranks_are_per_query_and_average_to_the_fitted_curve():
     assert rr[LATE_SHARES.index(1.0)].mean() > rr[LATE_SHARES.index(0.0)].mean()
     curve = fit_late_share(pooled, late, positive).curve
     assert [round(curve[s], 12) for s in LATE_SHARES] == [round(v, 12) for v in rr.mean(1)]
+
+
+PRIOR = 0.2
+
+
+def _mixed(late_wins: int, q: int = 100, k: int = 30, seed: int = 0):
+    """``late_wins`` queries whose positive only the late score finds, the rest found by both (column 0)."""
+    rng = np.random.default_rng(seed)
+    pooled, late = rng.normal(0.5, 0.05, (q, k)), rng.normal(0.5, 0.05, (q, k))
+    late[:, 0] += 0.3
+    pooled[late_wins:, 0] += 0.3
+    pooled[:late_wins, 0] -= 0.3
+    return pooled, late, np.zeros(q, dtype=np.int64)
+
+
+def test_weak_evidence_for_late_keeps_one_to_one():
+    pooled, late, positive = _mixed(late_wins=3)  # late-only beats 1:1 on a few queries only
+    assert fit_late_share(pooled, late, positive, prior=0.0).late_share > 0.5
+    fitted = fit_late_share(pooled, late, positive, prior=PRIOR)
+    gain = fitted.curve[1.0] - fitted.curve[0.5]
+    assert 0 < gain < PRIOR / 2 and fitted.late_share == 0.5 and fitted.prior == PRIOR
+
+
+def test_strong_evidence_for_late_still_moves_away_from_one_to_one():
+    pooled, late, positive = _mixed(late_wins=60)
+    fitted = fit_late_share(pooled, late, positive, prior=PRIOR)
+    assert fitted.curve[1.0] - fitted.curve[0.5] > PRIOR / 2 and fitted.late_share > 0.5
+
+
+def test_choose_share_rules():
+    curve = {0.0: 0.5, 0.5: 0.6, 1.0: 0.69}
+    assert choose_share(curve, 0.0) == 1.0 and choose_share(curve, 0.2) == 0.5  # 0.09 < 0.2 * 0.5
+    assert choose_share({0.0: 0.9, 0.5: 0.7, 1.0: 0.7}, PRIOR) == 0.0
+    assert PRIOR_PER_SHARE == 0.0  # the default keeps the plain best MRR (the prior failed debian-siblings)  # pooled can win too
+    with pytest.raises(ValueError, match="prior must be >= 0"):
+        choose_share(curve, -0.1)
