@@ -123,7 +123,9 @@ class SmartIndex:
         exist_ok:
             Open an existing index instead of failing (its encoder and compression must match).
         weights:
-            Default hybrid weights stored with the index (default 1:1).
+            Default hybrid weights stored with the index. None (default): the label-free
+            default, λ fitted on pseudo-queries drawn from the index's own documents at 32
+            documents and each doubling (1:1 until then); explicit weights are never replaced.
         first_stage:
             ``"exact"`` pooled matrix product (default) or ``"hnsw"`` (faiss, for large indexes).
         first_stage_options:
