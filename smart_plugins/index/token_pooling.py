@@ -199,6 +199,7 @@ def pool_encoded(encoded: EncodedTexts, factor: float) -> EncodedTexts:
     Examples
     --------
     >>> import torch
+    >>> from smart_plugins.encoder import EncodedTexts
     >>> torch.manual_seed(0) is not None
     True
     >>> docs = [torch.nn.functional.normalize(torch.randn(n, 8), dim=-1) for n in (10, 1, 7)]
