@@ -30,10 +30,11 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-__all__ = ["import_faiss", "import_quietly", "lazy_module"]
+__all__ = ["import_faiss", "import_quietly", "lazy_exports", "lazy_module"]
 
 
 class _LazyModule:
@@ -78,6 +79,36 @@ def lazy_module(name: str, namespace: dict[str, Any], alias: str | None = None) 
     alias = alias or name.rpartition(".")[2]
     placeholder = _LazyModule(name, namespace, alias)
     return placeholder
+
+
+def lazy_exports(package: str, names: dict[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """A package's ``__getattr__`` and ``__dir__`` (PEP 562) that import each of ``names`` from the
+    module it maps to on first use and keep it in the package's globals.
+
+    A package writes ``__getattr__, __dir__ = lazy_exports(__name__, {"Name": "pkg.module"})``.
+
+    Examples
+    --------
+    >>> import sys, types
+    >>> sys.modules["demo_package"] = demo = types.ModuleType("demo_package")
+    >>> demo.__getattr__, demo.__dir__ = lazy_exports("demo_package", {"dumps": "json"})
+    >>> demo.dumps([1]), "dumps" in vars(demo), "dumps" in dir(demo)
+    ('[1]', True, True)
+    >>> del sys.modules["demo_package"]
+    """
+    namespace = sys.modules[package].__dict__
+
+    def __getattr__(name: str) -> Any:
+        if name in names:
+            value = getattr(importlib.import_module(names[name]), name)
+            namespace[name] = value
+            return value
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    def __dir__() -> list[str]:
+        return sorted(set(namespace) | set(names))
+
+    return __getattr__, __dir__
 
 
 class _LoaderChatter(logging.Filter):

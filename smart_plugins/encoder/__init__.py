@@ -6,8 +6,9 @@ Names are imported on first use (PEP 562), so that a module needing only :class:
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from smart_plugins.lazy import lazy_exports
 
 _LAZY = {
     "EncodedTexts": "smart_plugins.encoder.encoded",
@@ -36,16 +37,7 @@ if TYPE_CHECKING:
     from smart_plugins.encoder.token_weights import TOKEN_WEIGHT_LOGITS_KEY, weight_tokens
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'smart_plugins.encoder' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = [
