@@ -1,7 +1,8 @@
 """The same SMART index on the local folder store and on Qdrant Edge, side by side in one run.
 
-For each store configuration it builds an index from the same pre-computed encodings and
-reports: build seconds (writes + first-stage build / Qdrant optimisation; encoding excluded),
+It builds one index per store configuration from the same pre-computed encodings, then
+searches every query on every store in turn (the stores alternate query by query, so a
+shared machine's drifting load falls on all of them alike), and reports: build seconds (writes + first-stage build / Qdrant optimisation; encoding excluded),
 bytes per token on disk (the whole store folder, allocated blocks, / stored tokens), p50 / p95
 of the two-stage search (pooled top-``candidates`` -> SMART top-10, one query at a time,
 end to end through ``SmartIndex.search_encoded``), top-10 agreement with the exact hybrid
@@ -116,6 +117,51 @@ def ndcg10(run: dict[str, dict[str, float]], qrels: dict[str, dict[str, int]]) -
     return float(ir_measures.calc_aggregate([nDCG @ 10], qrels, run)[nDCG @ 10])
 
 
+def measure_interleaved(
+    built: list[tuple[str, SmartIndex, Path, dict]],
+    queries: EncodedTexts,
+    qids: list[str],
+    qrels: dict[str, dict[str, int]],
+    exact: list[list[str]],
+    candidates: int,
+) -> list[dict]:
+    """Search every query on every store, the stores taking turns query by query.
+
+    The machine is shared and its load drifts over minutes: timing one store after another
+    would fold that drift into the ratios. Here each query is timed on all stores back to back
+    (the order rotates), so every store sees the same load.
+    """
+    for _, index, _, _ in built:
+        index.search_encoded(queries.select([0]), k=10, candidates=candidates)  # warm up
+    latencies: list[list[float]] = [[] for _ in built]
+    runs: list[dict[str, dict[str, float]]] = [{} for _ in built]
+    agreement: list[list[float]] = [[] for _ in built]
+    for q in range(len(queries)):
+        one = queries.select([q])
+        for turn in range(len(built)):
+            s = (q + turn) % len(built)
+            index = built[s][1]
+            t0 = time.perf_counter()
+            hits = index.search_encoded(one, k=10, candidates=candidates)[0]
+            latencies[s].append(time.perf_counter() - t0)
+            got = [h.id for h in hits]
+            if q < len(exact):
+                agreement[s].append(len(set(got) & set(exact[q])) / 10)
+            runs[s][qids[q]] = {h.id: h.score for h in hits}
+    rows = []
+    for s, (_, _, _, row) in enumerate(built):
+        row = dict(row)
+        row.update({
+            "p50_ms": round(float(np.percentile(latencies[s], 50)) * 1000, 2),
+            "p95_ms": round(float(np.percentile(latencies[s], 95)) * 1000, 2),
+            "top10_agreement": round(float(np.mean(agreement[s])), 4),
+            "ndcg10": round(ndcg10(runs[s], qrels), 4),
+        })
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="synthetic", choices=("synthetic", "debian-synopsis"))
@@ -143,46 +189,27 @@ def main() -> None:
     exact = exact_top10(docs, queries.select(list(range(min(n_exact, len(queries))))), ids)
     print(f"exact hybrid reference ({len(exact)} queries): {time.perf_counter() - t0:.1f} s", flush=True)
 
-    rows = []
     work = Path(tempfile.mkdtemp(prefix="qdrant-vs-local-"))
+    built: list[tuple[str, SmartIndex, Path, dict]] = []
     try:
         for label, keywords in CONFIGS:
             if args.only and not selected(label, args.only.split(",")):
                 continue
-            folder = work / label.split()[0] / str(len(rows))
+            folder = work / label.split()[0] / str(len(built))
             t0 = time.perf_counter()
             index = SmartIndex.create(folder, encoder, weights=ScoreWeights(1, 1), **keywords)  # type: ignore[arg-type]
             for start in range(0, len(docs), CHUNK):
                 part = list(range(start, min(start + CHUNK, len(docs))))
                 index.add_encoded(docs.select(part), [texts[i] for i in part], ids=[ids[i] for i in part])
             index.build_first_stage()
-            build_s = time.perf_counter() - t0
-            disk = allocated_bytes(folder)
-            index.search_encoded(queries.select([0]), k=10, candidates=args.candidates)  # warm up
-            latencies, run, agreement = [], {}, []
-            for q in range(len(queries)):
-                one = queries.select([q])
-                t0 = time.perf_counter()
-                hits = index.search_encoded(one, k=10, candidates=args.candidates)[0]
-                latencies.append(time.perf_counter() - t0)
-                got = [h.id for h in hits]
-                if q < len(exact):
-                    agreement.append(len(set(got) & set(exact[q])) / 10)
-                run[qids[q]] = {h.id: h.score for h in hits}
-            index.close()
-            row = {
-                "config": label,
-                "build_s": round(build_s, 2),
-                "bytes_per_token": round(disk / n_tokens, 1),
-                "p50_ms": round(float(np.percentile(latencies, 50)) * 1000, 2),
-                "p95_ms": round(float(np.percentile(latencies, 95)) * 1000, 2),
-                "top10_agreement": round(float(np.mean(agreement)), 4),
-                "ndcg10": round(ndcg10(run, qrels), 4),
-            }
-            rows.append(row)
-            print(json.dumps(row), flush=True)
-            shutil.rmtree(folder, ignore_errors=True)
+            row = {"config": label, "build_s": round(time.perf_counter() - t0, 2),
+                   "bytes_per_token": round(allocated_bytes(folder) / n_tokens, 1)}
+            print(f"built {label}: {row['build_s']} s, {row['bytes_per_token']} B/token", flush=True)
+            built.append((label, index, folder, row))
+        rows = measure_interleaved(built, queries, qids, qrels, exact, args.candidates)
     finally:
+        for _, index, _, _ in built:
+            index.close()
         shutil.rmtree(work, ignore_errors=True)
     base = rows[0] if rows else None
     print(f"\n| store | build s | bytes/token | p50 ms | p95 ms | top-10 vs exact | nDCG@10 | p50 vs {base['config'] if base else '-'} |")
