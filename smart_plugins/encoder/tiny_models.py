@@ -77,6 +77,12 @@ def qwen_style_tokenizer() -> Any:
     return tokenizer
 
 
+def _qwen_tokenizer() -> tuple[Any, dict[str, int]]:
+    """The Qwen-style tokenizer and the ids of its special tokens."""
+    tokenizer = qwen_style_tokenizer()
+    return tokenizer, {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
+
+
 def _wrap(raw: Path, out: Path, pooling: str | None) -> Path:
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
@@ -87,6 +93,14 @@ def _wrap(raw: Path, out: Path, pooling: str | None) -> Path:
         modules += [Pooling(transformer.get_embedding_dimension(), pooling_mode=pooling), Normalize()]
     SentenceTransformer(modules=modules, device="cpu").save(str(out))
     return out
+
+
+def _save_and_wrap(model: Any, processor: Any, path: Path, pooling: str | None) -> Path:
+    """Save ``model`` and ``processor`` to ``path/raw`` and wrap them as a sentence-transformers folder ``path/st``."""
+    raw = path / "raw"
+    model.save_pretrained(raw)
+    processor.save_pretrained(raw)
+    return _wrap(raw, path / "st", pooling=pooling)
 
 
 def build_tiny_clip(path: str | Path, *, seed: int = 0) -> Path:
@@ -113,10 +127,7 @@ def build_tiny_clip(path: str | Path, *, seed: int = 0) -> Path:
     vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=32, patch_size=8)
     model = CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=16))
     images = CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
-    raw = path / "raw"
-    model.save_pretrained(raw)
-    CLIPProcessor(image_processor=images, tokenizer=tokenizer).save_pretrained(raw)
-    return _wrap(raw, path / "st", pooling=None)
+    return _save_and_wrap(model, CLIPProcessor(image_processor=images, tokenizer=tokenizer), path, pooling=None)
 
 
 def build_tiny_siglip(path: str | Path, *, seed: int = 0) -> Path:
@@ -134,10 +145,7 @@ def build_tiny_siglip(path: str | Path, *, seed: int = 0) -> Path:
     vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=32, patch_size=8)
     model = SiglipModel(SiglipConfig(text_config=text, vision_config=vision))
     images = SiglipImageProcessorPil(size={"height": 32, "width": 32})
-    raw = path / "raw"
-    model.save_pretrained(raw)
-    SiglipProcessor(image_processor=images, tokenizer=tokenizer).save_pretrained(raw)
-    return _wrap(raw, path / "st", pooling=None)
+    return _save_and_wrap(model, SiglipProcessor(image_processor=images, tokenizer=tokenizer), path, pooling=None)
 
 
 def build_tiny_vlm(path: str | Path, *, seed: int = 0) -> Path:
@@ -150,8 +158,7 @@ def build_tiny_vlm(path: str | Path, *, seed: int = 0) -> Path:
 
     path = Path(path)
     torch.manual_seed(seed)
-    tokenizer = qwen_style_tokenizer()
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
+    tokenizer, ids = _qwen_tokenizer()
     vision = dict(
         model_type="clip_vision_model", hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
         image_size=32, patch_size=8,
@@ -169,37 +176,41 @@ def build_tiny_vlm(path: str | Path, *, seed: int = 0) -> Path:
         image_processor=images, tokenizer=tokenizer, patch_size=8, vision_feature_select_strategy="default",
         chat_template=QWEN_STYLE_CHAT_TEMPLATE, image_token="<|image_pad|>", num_additional_image_tokens=1,
     )
-    raw = path / "raw"
-    LlavaModel(config).save_pretrained(raw)
-    processor.save_pretrained(raw)
-    return _wrap(raw, path / "st", pooling="lasttoken")
+    return _save_and_wrap(LlavaModel(config), processor, path, pooling="lasttoken")
+
+
+def _qwen_vl_processor(processor_class: Any, video_processor_class: Any, tokenizer: Any) -> Any:
+    """A Qwen-VL processor: 4-pixel patches merged 2x2, 256-1024 pixels per image, the Qwen-style template."""
+    from transformers import Qwen2VLImageProcessorPil
+
+    images = Qwen2VLImageProcessorPil(patch_size=4, merge_size=2, temporal_patch_size=2, min_pixels=256, max_pixels=1024)
+    videos = video_processor_class(patch_size=4, merge_size=2, temporal_patch_size=2)
+    return processor_class(image_processor=images, tokenizer=tokenizer, video_processor=videos, chat_template=QWEN_STYLE_CHAT_TEMPLATE)
+
+
+def _qwen_vl_token_ids(ids: dict[str, int]) -> dict[str, int]:
+    """The image, video and vision-span token ids a Qwen-VL config takes."""
+    return dict(
+        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
+    )
 
 
 def build_tiny_qwen2_vl(path: str | Path, *, seed: int = 0) -> Path:
     """A tiny random ``Qwen2VLModel`` + ``Qwen2VLProcessor`` (4-pixel patches merged 2x2; needs torchvision)."""
-    from transformers import Qwen2VLConfig, Qwen2VLImageProcessorPil, Qwen2VLModel, Qwen2VLProcessor, Qwen2VLVideoProcessor
+    from transformers import Qwen2VLConfig, Qwen2VLModel, Qwen2VLProcessor, Qwen2VLVideoProcessor
 
-    path = Path(path)
     torch.manual_seed(seed)
-    tokenizer = qwen_style_tokenizer()
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
-    images = Qwen2VLImageProcessorPil(patch_size=4, merge_size=2, temporal_patch_size=2, min_pixels=256, max_pixels=1024)
-    videos = Qwen2VLVideoProcessor(patch_size=4, merge_size=2, temporal_patch_size=2)
-    processor = Qwen2VLProcessor(image_processor=images, tokenizer=tokenizer, video_processor=videos, chat_template=QWEN_STYLE_CHAT_TEMPLATE)
+    tokenizer, ids = _qwen_tokenizer()
+    processor = _qwen_vl_processor(Qwen2VLProcessor, Qwen2VLVideoProcessor, tokenizer)
     text = dict(
         vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
         num_key_value_heads=1, max_position_embeddings=512, bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"],
         rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
     )
     vision = dict(depth=1, embed_dim=16, hidden_size=32, num_heads=2, mlp_ratio=2, patch_size=4, spatial_merge_size=2, temporal_patch_size=2)
-    config = Qwen2VLConfig(
-        text_config=text, vision_config=vision, image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
-    )
-    raw = path / "raw"
-    Qwen2VLModel(config).save_pretrained(raw)
-    processor.save_pretrained(raw)
-    return _wrap(raw, path / "st", pooling="lasttoken")
+    config = Qwen2VLConfig(text_config=text, vision_config=vision, **_qwen_vl_token_ids(ids))
+    return _save_and_wrap(Qwen2VLModel(config), processor, Path(path), pooling="lasttoken")
 
 
 def build_tiny_qwen3_vl(path: str | Path, *, seed: int = 0) -> Path:
@@ -208,15 +219,11 @@ def build_tiny_qwen3_vl(path: str | Path, *, seed: int = 0) -> Path:
     The vision tower has two blocks with a DeepStack merger after the first, as Qwen3-VL has
     after several; last-token pooling, normalised, as Qwen3-VL-Embedding declares.
     """
-    from transformers import Qwen2VLImageProcessorPil, Qwen3VLConfig, Qwen3VLModel, Qwen3VLProcessor, Qwen3VLVideoProcessor
+    from transformers import Qwen3VLConfig, Qwen3VLModel, Qwen3VLProcessor, Qwen3VLVideoProcessor
 
-    path = Path(path)
     torch.manual_seed(seed)
-    tokenizer = qwen_style_tokenizer()
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
-    images = Qwen2VLImageProcessorPil(patch_size=4, merge_size=2, temporal_patch_size=2, min_pixels=256, max_pixels=1024)
-    videos = Qwen3VLVideoProcessor(patch_size=4, merge_size=2, temporal_patch_size=2)
-    processor = Qwen3VLProcessor(image_processor=images, tokenizer=tokenizer, video_processor=videos, chat_template=QWEN_STYLE_CHAT_TEMPLATE)
+    tokenizer, ids = _qwen_tokenizer()
+    processor = _qwen_vl_processor(Qwen3VLProcessor, Qwen3VLVideoProcessor, tokenizer)
     text = dict(
         vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
         num_key_value_heads=1, head_dim=16, max_position_embeddings=512, pad_token_id=ids["<|endoftext|>"],
@@ -226,14 +233,8 @@ def build_tiny_qwen3_vl(path: str | Path, *, seed: int = 0) -> Path:
         depth=2, hidden_size=16, intermediate_size=32, num_heads=2, patch_size=4, spatial_merge_size=2, temporal_patch_size=2,
         out_hidden_size=32, num_position_embeddings=64, deepstack_visual_indexes=[0],
     )
-    config = Qwen3VLConfig(
-        text_config=text, vision_config=vision, image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
-    )
-    raw = path / "raw"
-    Qwen3VLModel(config).save_pretrained(raw)
-    processor.save_pretrained(raw)
-    return _wrap(raw, path / "st", pooling="lasttoken")
+    config = Qwen3VLConfig(text_config=text, vision_config=vision, **_qwen_vl_token_ids(ids))
+    return _save_and_wrap(Qwen3VLModel(config), processor, Path(path), pooling="lasttoken")
 
 
 def torchvision_works() -> bool:
