@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from smart_plugins.encoder.encoded import EncodedTexts
 from smart_plugins.encoder.inputs import validate_inputs
@@ -30,6 +29,7 @@ from smart_plugins.encoder.visual_budget import cap_visual_tokens, plan_batches,
 from smart_plugins.encoder.token_policy import TokenPolicy, kept_token_mask
 from smart_plugins.encoder.token_weights import TOKEN_WEIGHT_LOGITS_KEY, weight_tokens
 from smart_plugins.models import resolve_model_name
+from smart_plugins.progress import track
 
 if TYPE_CHECKING:  # imported where used: opening an index for info/delete needs no model library
     from sentence_transformers import SentenceTransformer
@@ -360,6 +360,11 @@ class SmartEncoder:
         path, URL, array), ``{"text": ..., "image": ...}`` dicts and chat-style messages. Inputs
         are grouped by modality (one forward pass per batch of one modality, as
         ``SentenceTransformer.encode`` needs) and returned in the order given.
+
+        ``show_progress_bar`` follows :mod:`smart_plugins.progress`: ``True`` draws the "Encoding"
+        bar, ``False`` never does, and ``None`` draws it for more than 8 batches of text when the
+        process-wide setting allows (by default: standard error is a terminal and the
+        ``smart_plugins`` logger is at INFO or below).
         """
         multimodal = self.family != "text"
         items, kinds = validate_inputs(
@@ -413,11 +418,11 @@ class SmartEncoder:
     ) -> EncodedTexts:
         pieces = self._plan_pieces(items, prompt)
         order = sorted(range(len(pieces)), key=lambda i: -len(pieces[i].text))
-        if show_progress_bar is None:
-            show_progress_bar = len(pieces) > 8 * batch_size and logger.getEffectiveLevel() <= logging.WARNING
+        if show_progress_bar is None and len(pieces) <= 8 * batch_size:  # a short encode draws no bar
+            show_progress_bar = False
         outputs: list[tuple[Tensor, list[Tensor], list[Tensor], list[Tensor], Tensor]] = []
         batches = range(0, len(order), batch_size)
-        for start in tqdm(batches, desc="Encoding", unit="batch", disable=not show_progress_bar):
+        for start in track(batches, "Encoding", unit="batch", show_progress_bar=show_progress_bar):
             batch = [pieces[i] for i in order[start : start + batch_size]]
             outputs.append(self._forward([p.text for p in batch], prompt, kind))
         if self.truncation == "warn":

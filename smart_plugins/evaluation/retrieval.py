@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from smart_plugins.encoder import EncodedTexts
 from smart_plugins.evaluation.fusion import FusionPolicy, fuse
 from smart_plugins.scoring import ScoreWeights, maxsim, pooled_scores, top_k
+from smart_plugins.progress import track
 
 #: Queries scored at once against the whole corpus by the pooled first stage.
 _POOLED_QUERY_BATCH = 256
@@ -113,7 +113,7 @@ def score_candidates(
     candidates = torch.cat(cand_rows)
     pooled = torch.cat(cand_pooled)
     late = torch.empty_like(pooled)
-    for q in tqdm(range(len(queries)), desc="MaxSim rerank", unit="query", disable=not show_progress):
+    for q in track(range(len(queries)), "MaxSim rerank", unit="query", show_progress_bar=show_progress):
         q_tokens = queries.token_vectors(q)
         cand_tokens, cand_offsets = _gather(docs, candidates[q])
         late[q] = maxsim(q_tokens, torch.tensor([0, q_tokens.shape[0]]), cand_tokens, cand_offsets, compute_dtype=compute_dtype)[0]
@@ -136,7 +136,7 @@ def _score_all(
     pooled = pooled_scores(queries.pooled, docs.pooled)
     late = torch.empty_like(pooled)
     batch = 64
-    for start in tqdm(range(0, len(queries), batch), desc="MaxSim (exhaustive)", unit="batch", disable=not show_progress):
+    for start in track(range(0, len(queries), batch), "MaxSim (exhaustive)", unit="batch", show_progress_bar=show_progress):
         part = queries.select(range(start, min(start + batch, len(queries))))
         late[start : start + len(part)] = maxsim(
             part.tokens, part.offsets, docs.tokens, docs.offsets, compute_dtype=compute_dtype

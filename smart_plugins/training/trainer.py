@@ -24,10 +24,10 @@ from typing import Any
 import torch
 from sentence_transformers import SentenceTransformer
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from smart_plugins.encoder import EncodedTexts, SmartEncoder, expose_hidden_layers
 from smart_plugins.scoring import ScoreWeights, maxsim, pooled_scores, top_k
+from smart_plugins.progress import track
 from smart_plugins.encoder.token_adapter import TokenAdapter, find_adapter
 from smart_plugins.training.cache import TokenStateCache
 from smart_plugins.training.data import TrainingPair, unique_texts
@@ -173,6 +173,9 @@ def train_adapter(
         Keep the backbone states in this safetensors file (reused when texts and model match).
     cache:
         An already built :class:`TokenStateCache` holding every text of ``pairs``.
+    show_progress_bar:
+        Encoding and epoch bars: True, False, or None for the process-wide setting (see
+        :mod:`smart_plugins.progress`).
 
     Examples
     --------
@@ -225,7 +228,7 @@ def train_adapter(
         order = torch.randperm(len(pairs), generator=generator)
         running, counted = 0.0, 0
         batches = [order[i : i + config.batch_size] for i in range(0, len(pairs), config.batch_size)]
-        for batch in tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", disable=not show_progress_bar):
+        for batch in track(batches, f"epoch {epoch + 1}/{config.epochs}", unit="batch", show_progress_bar=show_progress_bar):
             if len(batch) < 2:
                 continue
             doc_rows = pos_rows[batch]

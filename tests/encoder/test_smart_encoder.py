@@ -204,3 +204,17 @@ def test_mpnet_pooled_equals_encode():
     reference = encoder.model.encode(TEXTS, convert_to_tensor=True)
     assert (enc.pooled - reference).abs().max() <= 1e-5
     assert not torch.isin(enc.token_ids, _structural_specials(encoder)).any()
+
+
+def test_encoding_bar_follows_the_progress_convention(tiny_encoder):
+    """More than 8 batches: no bar on a non-terminal by default (a log file stays clean); True draws it."""
+    import io
+    from contextlib import redirect_stderr
+
+    texts = [f"text number {i}" for i in range(10)]
+    with redirect_stderr(quiet := io.StringIO()):
+        tiny_encoder.encode(texts, batch_size=1)
+    with redirect_stderr(shown := io.StringIO()):
+        tiny_encoder.encode(texts, batch_size=1, show_progress_bar=True)
+    assert "Encoding" not in quiet.getvalue()
+    assert "Encoding" in shown.getvalue()

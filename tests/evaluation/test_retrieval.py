@@ -69,3 +69,18 @@ def test_zscore_fusion_is_scale_free():
     assert not torch.allclose(fuse(pooled, late, ScoreWeights(1, 1)).argsort(), fuse(10 * pooled, late, ScoreWeights(1, 1)).argsort())
     with pytest.raises(ValueError, match="fusion must be one of"):
         fuse(pooled, late, ScoreWeights(), "rrf")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("k", [3, None], ids=["rerank", "exhaustive"])
+def test_scoring_bars_go_through_the_progress_helper(monkeypatch, k):
+    """show_progress=True draws the MaxSim bar; TQDM_DISABLE hides it, as it hides every bar of the library."""
+    import io
+    from contextlib import redirect_stderr
+
+    queries, docs = _random_encoded(3, 4), _random_encoded(10, 5)
+    with redirect_stderr(shown := io.StringIO()):
+        score_candidates(queries, docs, k=k, show_progress=True)
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    with redirect_stderr(hidden := io.StringIO()):
+        score_candidates(queries, docs, k=k, show_progress=True)
+    assert "MaxSim" in shown.getvalue() and hidden.getvalue() == ""

@@ -183,3 +183,16 @@ def test_a_cache_of_the_wrong_width_is_refused(fresh_encoder):
     cache = TokenStateCache.build(fresh_encoder, *unique_texts(pairs))  # last layer only
     with pytest.raises(ValueError, match="state_encoder"):
         train_adapter(fresh_encoder, pairs, AdapterTrainingConfig(dim=4, epochs=1, batch_size=8, layers=2), cache=cache)
+
+
+def test_epoch_bar_follows_the_process_wide_setting(fresh_encoder):
+    """show_progress_bar=None defers to smart_plugins.progress (the CLI's --progress sets it to always)."""
+    import io
+    from contextlib import redirect_stderr
+
+    from smart_plugins.progress import progress_bars
+
+    config = AdapterTrainingConfig(dim=8, epochs=1, batch_size=8, hard_negatives=0)
+    with redirect_stderr(err := io.StringIO()), progress_bars("always"):
+        train_adapter(fresh_encoder, make_pairs(8), config)
+    assert "epoch 1/1" in err.getvalue()
