@@ -16,7 +16,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from smart_plugins.progress import progress_bars
+from smart_plugins.progress import progress_bars, show_progress
 
 #: Each command, the module that registers it, and its one-line help (shown by ``--help``).
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -65,7 +65,8 @@ _QUIET_ENV = {"TQDM_DISABLE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
 def quiet_progress(enabled: bool = True) -> Iterator[None]:
     """Silence every progress bar while the block runs: tqdm's (sentence-transformers, ours) through
     ``TQDM_DISABLE``, and transformers' weight-loading bar. Restored afterwards, so an in-process
-    caller of :func:`main` keeps its own settings."""
+    caller of :func:`main` keeps its own settings. :func:`main` enables it whenever its own bars
+    would be hidden (``--quiet``, or by default when standard error is not a terminal)."""
     if not enabled:
         yield
         return
@@ -115,8 +116,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        with quiet_progress(args.quiet), progress_bars("never" if args.quiet else "always" if args.progress else "terminal"):
-            return int(args.func(args) or 0)
+        with progress_bars("never" if args.quiet else "always" if args.progress else "terminal"):
+            # third-party bars (transformers' "Loading weights", the hub's) follow the same rule as ours
+            with quiet_progress(not show_progress()):
+                return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError, FileExistsError, KeyError, TypeError, TimeoutError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc  # no doubled quotes
         print(f"smart-plugins {args.command}: error: {message}", file=sys.stderr)

@@ -81,7 +81,7 @@ def test_quiet_silences_progress_bars_and_restores_them(tmp_path, tiny_model_dir
     corpus.write_text("".join(json.dumps({"_id": f"d{i}", "text": f"red star {i}"}) + "\n" for i in range(5)))
     args = ["index", "build", str(tmp_path / "loud"), "--model", str(tiny_model_dir), "--corpus", str(corpus),
             "--compression", "fp16"]
-    assert main(args) == 0
+    assert main(["--progress", *args]) == 0
     assert "Loading weights" in capfd.readouterr().err  # transformers' bar while the model loads
     before = {name: os.environ.get(name) for name in ("TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS")}
     assert main(["--quiet", *args[:2], str(tmp_path / "quiet"), *args[3:]]) == 0
@@ -90,6 +90,21 @@ def test_quiet_silences_progress_bars_and_restores_them(tmp_path, tiny_model_dir
     # nothing leaks into the calling process
     assert hf_logging.is_progress_bar_enabled()
     assert {name: os.environ.get(name) for name in before} == before
+
+
+def test_default_run_on_a_non_terminal_hides_third_party_bars_too(tmp_path, tiny_model_dir, capfd):
+    """Standard error captured (not a terminal), no flag: no bar of ours and no "Loading weights" from
+    transformers, as --quiet; the calling process's transformers setting is left as it was."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.enable_progress_bar()
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("".join(json.dumps({"_id": f"d{i}", "text": f"red star {i}"}) + "\n" for i in range(5)))
+    assert main(["index", "build", str(tmp_path / "default"), "--model", str(tiny_model_dir), "--corpus", str(corpus),
+                 "--compression", "fp16"]) == 0
+    err = capfd.readouterr().err
+    assert "Loading weights" not in err and "it/s" not in err
+    assert hf_logging.is_progress_bar_enabled()
 
 
 def test_truncation_flag_reaches_the_encoder_and_warnings_name_the_flag(tmp_path, tiny_model_dir, capsys):
