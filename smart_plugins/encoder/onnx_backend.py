@@ -31,6 +31,7 @@ Backends (``SmartEncoder(..., backend=...)``, CLI ``--backend``):
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import inspect
 import json
@@ -155,6 +156,37 @@ def use_backend(
     names = json.loads((folder / "export.json").read_text(encoding="utf-8"))["input_names"]
     transformer.model = OnnxBackbone(path, backbone.config, names, runtime=spec.runtime, threads=threads)
     return {"backend": backend, "runtime": spec.runtime, "precision": spec.precision, "file": str(path)}
+
+
+def copy_for_swap(model: SentenceTransformer) -> SentenceTransformer:
+    """A shallow copy of ``model`` whose first module is a shallow copy too, for :func:`use_backend`.
+
+    Swapping the copy's backbone leaves ``model`` as it was: a caller's own ``SentenceTransformer``
+    keeps its torch backbone. Nothing is duplicated in memory (weights, tokenizer and the other
+    modules are shared); only the containers that hold the modules are new.
+
+    Examples
+    --------
+    >>> from sentence_transformers import SentenceTransformer
+    >>> from smart_plugins.models import resolve_model_name
+    >>> model = SentenceTransformer(resolve_model_name("minilm"), device="cpu")
+    >>> copy = copy_for_swap(model)
+    >>> copy[0].model = torch.nn.Identity()
+    >>> type(model[0].model).__name__, copy[1] is model[1]
+    ('BertModel', True)
+    """
+    clone = _shallow_module_copy(model)
+    first = next(iter(clone._modules))
+    clone._modules[first] = _shallow_module_copy(clone._modules[first])
+    return clone
+
+
+def _shallow_module_copy(module: torch.nn.Module) -> torch.nn.Module:
+    """``copy.copy`` with its own registries of submodules, parameters and buffers (copy.copy shares them)."""
+    clone = copy.copy(module)
+    for registry in ("_modules", "_parameters", "_buffers"):
+        clone.__dict__[registry] = type(module.__dict__[registry])(module.__dict__[registry])
+    return clone
 
 
 def export_backbone(model: SentenceTransformer, *, cache_dir: str | Path | None = None) -> Path:

@@ -99,6 +99,8 @@ class SmartEncoder:
         ``"onnx-int8"`` (int8 weights) or ``"openvino"``: the backbone is exported once from the
         loaded weights (offline, cached) and the model's own pooling and normalisation run on its
         output (see :mod:`smart_plugins.encoder.onnx_backend`; needs ``smart-plugins[onnx]``).
+        A ``SentenceTransformer`` object passed as ``model`` keeps its torch backbone: the swap
+        happens in a shallow copy (the weights are shared, not duplicated).
 
     Examples
     --------
@@ -176,16 +178,19 @@ class SmartEncoder:
         if max(hidden_layers, int(getattr(self._adapter, "layers", 1))) > 1:
             expose_hidden_layers(self.model)
         if self.backend != "torch":
-            self._use_backend(dtype)
+            self._use_backend(dtype, callers_model=isinstance(model, SentenceTransformer))
 
-    def _use_backend(self, dtype: Any) -> None:
-        """Run the backbone through an exported graph (:func:`~smart_plugins.encoder.onnx_backend.use_backend`)."""
+    def _use_backend(self, dtype: Any, *, callers_model: bool) -> None:
+        """Run the backbone through an exported graph (:func:`~smart_plugins.encoder.onnx_backend.use_backend`);
+        in a copy of a ``SentenceTransformer`` the caller passed, never in their object."""
         if self.device.type != "cpu":
             raise ValueError(f"backend={self.backend!r} runs on the CPU; got device {str(self.device)!r} (use backend='torch' there)")
         if dtype is not None:
             raise ValueError(f"backend={self.backend!r} sets its own precision; dtype must be None, got {dtype!r}")
-        from smart_plugins.encoder.onnx_backend import use_backend
+        from smart_plugins.encoder.onnx_backend import copy_for_swap, use_backend
 
+        if callers_model:
+            self.model = copy_for_swap(self.model)
         self.backend_info = use_backend(self.model, self.backend)
 
     # ------------------------------------------------------------------ multimodal families

@@ -165,3 +165,18 @@ def test_cli_builds_and_searches_an_int8_index(tmp_path: Path, tiny_model_dir: P
     # asking for torch explicitly is refused with the differing field named
     assert main(["search", str(folder), TEXTS[1], "--device", "cpu", "--backend", "torch"]) != 0
     assert "backend: index has 'onnx-int8'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_callers_model_object_keeps_its_torch_backbone(onnx_encoder: SmartEncoder, tiny_model_dir: Path) -> None:
+    """SmartEncoder(model_obj, backend="onnx") swaps the backbone in a copy, never in the caller's object."""
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(tiny_model_dir), device="cpu")
+    backbone = model[0].model
+    before = model.encode(TEXTS, convert_to_tensor=True)
+    encoder = SmartEncoder(model, device="cpu", backend="onnx")  # the graph is cached by onnx_encoder
+    assert model[0].model is backbone and not isinstance(backbone, OnnxBackbone)
+    assert isinstance(encoder.model[0].model, OnnxBackbone)
+    assert torch.equal(model.encode(TEXTS, convert_to_tensor=True), before)
+    torch.testing.assert_close(encoder.encode(TEXTS).pooled, before, atol=1e-4, rtol=0)
