@@ -164,9 +164,13 @@ class SmartIndex:
             if index._store.kind == "local" and store == "local" and index.compression != compression:
                 from smart_plugins.index.codecs import make_codec
 
-                wanted = make_codec(compression, enc.token_dim).name
-                if index.compression != wanted:
-                    raise ValueError(f"the index at {folder} uses compression {index.compression!r}, not {wanted!r}")
+                try:  # a refused reopen releases what it opened (memory maps, handles)
+                    wanted = make_codec(compression, enc.token_dim).name
+                    if index.compression != wanted:
+                        raise ValueError(f"the index at {folder} uses compression {index.compression!r}, not {wanted!r}")
+                except BaseException:
+                    index.close()
+                    raise
             token_pooling.check_reopened(index, token_pool_factor)
             return index
         if store == "local":

@@ -343,3 +343,23 @@ def test_segments_of_the_older_residual_layout_still_score_the_same(tmp_path, ti
         assert [h.id for h in old] == [h.id for h in new]
         for a, b in zip(old, new):
             assert a.late == pytest.approx(b.late, abs=1e-5)
+
+
+def test_a_refused_reopen_closes_the_index_it_opened(tmp_path, tiny_encoder):
+    """create(exist_ok=True) with another compression raises, and releases the index it opened to check:
+    no memory map of the folder stays open while the error (and its traceback) is alive."""
+    from pathlib import Path
+
+    path = tmp_path / "idx"
+    with SmartIndex.create(path, tiny_encoder, compression="fp16") as idx:
+        idx.add(["red star marker", "blue moon code"], ids=["a", "b"])
+    with pytest.raises(ValueError, match="compression 'fp16', not 'int8'") as refused:
+        SmartIndex.create(path, tiny_encoder, compression="int8", exist_ok=True)
+    opened = [v for entry in refused.traceback for v in entry.frame.f_locals.values() if isinstance(v, SmartIndex)]
+    assert opened and all(index.store.closed for index in opened)
+    maps = Path("/proc/self/maps")
+    if maps.exists():  # Linux: the segments' memory maps are gone
+        assert str(path.resolve()) not in maps.read_text()
+    with SmartIndex.create(path, tiny_encoder, compression="fp16", exist_ok=True) as again:  # and it opens for writing
+        again.add(["green apple"], ids=["c"])
+        assert len(again) == 3
