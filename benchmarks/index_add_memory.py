@@ -51,6 +51,7 @@ from sentence_transformers.sentence_transformer.modules import Normalize, Poolin
 from transformers import BertConfig, BertModel, BertTokenizerFast
 from smart_plugins.encoder import SmartEncoder
 from smart_plugins.index import SmartIndex
+from smart_plugins.scoring import ScoreWeights
 
 mode, n_docs, compression, work = sys.argv[1], int(sys.argv[2]), sys.argv[3], Path(sys.argv[4])
 words = json.loads(sys.argv[5])
@@ -75,7 +76,7 @@ st.save(str(work / "st"))
 encoder = SmartEncoder(str(work / "st"), device="cpu", batch_size=256)
 rng = random.Random(0)
 texts = [" ".join(rng.choice(words) for _ in range(rng.randint(8, 14))) for _ in range(n_docs)]
-index = SmartIndex.create(work / "idx", encoder, compression=compression)
+index = SmartIndex.create(work / "idx", encoder, compression=compression, weights=ScoreWeights(1, 1))  # no label-free fit inside the measured adds
 index.add(texts[:50])  # warm up: first-call allocations, codec training for trained codecs
 texts = texts[50:]
 open("/proc/self/clear_refs", "w").write("5")  # reset VmHWM to the current RSS

@@ -26,7 +26,7 @@ from smart_plugins.evaluation.dataset import load_beir
 from smart_plugins.evaluation.encoding import encode_cached
 from smart_plugins.evaluation.metrics import evaluate_run
 from smart_plugins.index import SmartIndex
-from smart_plugins.scoring import smart_scores
+from smart_plugins.scoring import ScoreWeights, smart_scores
 
 
 def main() -> None:
@@ -48,7 +48,7 @@ def main() -> None:
     qrels = {q: data.qrels[q] for q in qids}
     exhaustive = smart_scores(queries, docs).hybrid.numpy()  # (Q, N) fp32 reference
     folder = Path(tempfile.mkdtemp(prefix="bench-recall-")) / "index"
-    index = SmartIndex.create(folder, encoder, compression="fp32")
+    index = SmartIndex.create(folder, encoder, compression="fp32", weights=ScoreWeights(1, 1))  # the exhaustive reference's formula
     index.add_encoded(docs, data.doc_texts, ids=data.doc_ids)
     q_pooled = torch.nn.functional.normalize(queries.pooled, dim=-1).numpy()
     allowed = index._allowed(None, None)
