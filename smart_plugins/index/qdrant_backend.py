@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from smart_plugins.index.qdrant_filters import Node
+from smart_plugins.index.validation import FIRST_STAGE_OPTIONS
 
 #: Floats a Qdrant server accepts in one multivector (2,730 tokens at 384-d).
 MAX_MULTIVECTOR_FLOATS = 1_048_576
@@ -22,6 +23,21 @@ TOKEN_DTYPES = ("float16", "float32")
 QUANTIZATIONS = ("int8", "binary", "turbo4")
 #: Points per scroll page.
 SCROLL = 1024
+
+
+def prefetch_ef(n_candidates: int) -> int:
+    """HNSW beam width of the pooled prefetch: the local HNSW first stage's rule, ``max(ef_search, N)``.
+
+    Without it Qdrant searches with the collection's ``ef_construct`` (100), below the 100+
+    candidates a SMART query asks for, and the prefetch misses neighbours the exact first stage
+    finds.
+
+    Examples
+    --------
+    >>> prefetch_ef(100), prefetch_ef(500)
+    (128, 500)
+    """
+    return max(FIRST_STAGE_OPTIONS["hnsw"]["ef_search"][0], int(n_candidates))
 
 
 def import_qdrant(module: str) -> Any:
@@ -102,6 +118,7 @@ class QueryPlan:
     tree: Node | None
     point_ids: list[str] | None
     exact: bool
+    hnsw_ef: int  # beam width of the pooled prefetch's HNSW search (ignored when exact)
     quantized: bool
     oversampling: float
     payload: list[str]  # payload fields each hit brings back

@@ -121,7 +121,8 @@ class EdgeBackend:
         late_params = q.SearchParams(
             exact=plan.exact, quantization=q.QuantizationSearchParams(rescore=True, oversampling=plan.oversampling)
         ) if plan.quantized else exact
-        pooled = q.Prefetch(limit=plan.n_candidates, query=q.Query.Nearest(plan.q_pooled, using="pooled"), filter=flt, params=exact)
+        pooled_params = q.SearchParams(exact=plan.exact, hnsw_ef=None if plan.exact else plan.hnsw_ef)
+        pooled = q.Prefetch(limit=plan.n_candidates, query=q.Query.Nearest(plan.q_pooled, using="pooled"), filter=flt, params=pooled_params)
         late = q.Prefetch(
             limit=plan.n_candidates, query=q.Query.Nearest(plan.q_tokens, using="tokens"), prefetches=[pooled], params=late_params
         )

@@ -109,7 +109,8 @@ class ClientBackend:
         late_params = m.SearchParams(
             exact=plan.exact, quantization=m.QuantizationSearchParams(rescore=True, oversampling=plan.oversampling)
         ) if plan.quantized else exact
-        pooled = m.Prefetch(query=plan.q_pooled, using="pooled", limit=plan.n_candidates, filter=flt, params=exact)
+        pooled_params = m.SearchParams(exact=plan.exact, hnsw_ef=None if plan.exact else plan.hnsw_ef)
+        pooled = m.Prefetch(query=plan.q_pooled, using="pooled", limit=plan.n_candidates, filter=flt, params=pooled_params)
         late = m.Prefetch(query=plan.q_tokens, using="tokens", limit=plan.n_candidates, prefetch=[pooled], params=late_params)
         terms: list[Any] = []
         if plan.pool:

@@ -42,7 +42,7 @@ from smart_plugins.atomic import atomic_write_json
 from smart_plugins.encoder import EncodedTexts
 from smart_plugins.index.encoder_config import description_differences
 from smart_plugins.index.media import stored_texts
-from smart_plugins.index.qdrant_backend import MAX_MULTIVECTOR_FLOATS, Backend, Found, QdrantOptions, QueryPlan
+from smart_plugins.index.qdrant_backend import MAX_MULTIVECTOR_FLOATS, Backend, Found, QdrantOptions, QueryPlan, prefetch_ef
 from smart_plugins.index.qdrant_edge import EdgeBackend
 from smart_plugins.index.qdrant_filters import Node, filter_tree
 from smart_plugins.index.qdrant_points import (
@@ -377,6 +377,7 @@ class QdrantStore:
             tree=tree,
             point_ids=point_ids,
             exact=exact,
+            hnsw_ef=prefetch_ef(n_candidates),
             quantized=self._options.quantization is not None,
             oversampling=float(self._options.oversampling),
             payload=[*DOCUMENT_FIELDS, "chunks"],
