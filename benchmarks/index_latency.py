@@ -70,9 +70,22 @@ def synthetic(n: int, dim: int, avg_tokens: int, seed: int, topics: np.ndarray) 
     return EncodedTexts(pooled, tokens, offsets, torch.zeros(len(owner), dtype=torch.int64), positions)
 
 
-def queries_from(docs: EncodedTexts, n: int, seed: int) -> EncodedTexts:
+def topic_directions(n_docs: int, dim: int) -> np.ndarray:
+    """The unit topic directions :func:`build` draws documents around (one per 50 documents, at least 8)."""
+    rng = np.random.default_rng(0)
+    topics = rng.normal(size=(max(8, n_docs // 50), dim)).astype(np.float32)
+    topics /= np.linalg.norm(topics, axis=1, keepdims=True)
+    return topics
+
+
+def queries_from(docs: EncodedTexts, n: int, seed: int, picks: list[int] | None = None) -> EncodedTexts:
+    """``n`` queries, each a noisy excerpt of 8 tokens of a document of ``docs`` (``picks``:
+    which documents, one per query; default: drawn at random with replacement)."""
     gen = torch.Generator().manual_seed(seed)
-    picks = torch.randint(len(docs), (n,), generator=gen).tolist()
+    if picks is None:
+        picks = torch.randint(len(docs), (n,), generator=gen).tolist()
+    elif len(picks) != n:
+        raise ValueError(f"picks names {len(picks)} documents for {n} queries")
     parts = []
     for i in picks:
         toks = docs.token_vectors(i)
@@ -93,9 +106,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 def build(folder: Path, n: int, args: argparse.Namespace, first_stage: str) -> tuple[SmartIndex, float, EncodedTexts]:
-    rng = np.random.default_rng(0)
-    topics = rng.normal(size=(max(8, n // 50), args.dim)).astype(np.float32)
-    topics /= np.linalg.norm(topics, axis=1, keepdims=True)
+    topics = topic_directions(n, args.dim)
     index = SmartIndex.create(folder, _StubEncoder(args.dim), compression=args.compression, first_stage=first_stage)  # type: ignore[arg-type]
     spent = 0.0
     first_chunk = None
@@ -112,25 +123,32 @@ def build(folder: Path, n: int, args: argparse.Namespace, first_stage: str) -> t
     return index, spent, first_chunk
 
 
-def time_queries(index: SmartIndex, queries: EncodedTexts, candidates: int) -> dict[str, list]:
+def time_queries(index: SmartIndex, queries: EncodedTexts, candidates: int, *, total_first: bool = False) -> dict[str, list]:
     """Search each query alone; per query: first stage, rerank and end-to-end seconds, the
-    first stage's candidate rows and the top-10 ids (hybrid 1:1)."""
+    first stage's candidate rows and the top-10 ids (hybrid 1:1).
+
+    The stages are timed first and the whole search after them (its pages then mapped);
+    ``total_first`` times the whole search first (what a fresh process's query costs)."""
     weights = ScoreWeights(1, 1)
     allowed = index._allowed(None, None)
     out: dict[str, list] = {"first": [], "rerank": [], "total": [], "rows": [], "top10": []}
     for q in range(len(queries)):
         one = queries.select([q])
         qp = torch.nn.functional.normalize(one.pooled, dim=-1).numpy()
+        if total_first:
+            t0 = time.perf_counter()
+            hits = index.search_encoded(one, k=10, candidates=candidates, weights=weights)[0]
+            out["total"].append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         rows, _ = index._first_stage(qp, candidates, allowed)
         t1 = time.perf_counter()
         index._late_scores(one, rows[0])
         t2 = time.perf_counter()
-        hits = index.search_encoded(one, k=10, candidates=candidates, weights=weights)[0]
-        t3 = time.perf_counter()
+        if not total_first:
+            hits = index.search_encoded(one, k=10, candidates=candidates, weights=weights)[0]
+            out["total"].append(time.perf_counter() - t2)
         out["first"].append(t1 - t0)
         out["rerank"].append(t2 - t1)
-        out["total"].append(t3 - t2)
         out["rows"].append(rows[0])
         out["top10"].append([h.id for h in hits])
     return out

@@ -222,11 +222,10 @@ def run_child(args: argparse.Namespace, index: Path, qfile: Path, cap: int | Non
 
 def build_or_reuse(args: argparse.Namespace) -> tuple[Path, Path]:
     """The index folder and a saved queries file, built once per (docs, dim, tokens, compression)."""
-    import numpy as np
     import torch
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from index_latency import _StubEncoder, build, queries_from, synthetic
+    from index_latency import _StubEncoder, build, queries_from, synthetic, topic_directions
 
     from smart_plugins.index import SmartIndex
     from smart_plugins.index.smart_index import SEGMENT_DOCS
@@ -240,9 +239,7 @@ def build_or_reuse(args: argparse.Namespace) -> tuple[Path, Path]:
         if len(index) != args.docs:
             sys.exit(f"index_memory: {folder} holds {len(index)} documents, not {args.docs}; remove it")
         print(f"reusing {folder}")
-        rng = np.random.default_rng(0)  # the same first chunk as index_latency.build
-        topics = rng.normal(size=(max(8, args.docs // 50), args.dim)).astype(np.float32)
-        topics /= np.linalg.norm(topics, axis=1, keepdims=True)
+        topics = topic_directions(args.docs, args.dim)  # the same first chunk as index_latency.build
         first_chunk = synthetic(min(SEGMENT_DOCS, args.docs), args.dim, args.avg_tokens, seed=1, topics=topics)
     else:
         print(f"building {folder} ({args.docs} docs) ...", flush=True)
