@@ -39,6 +39,10 @@ if TYPE_CHECKING:
 
 torch = lazy_module("torch", globals())
 
+#: Token vectors a residual codec encodes at once (its working arrays stay in the CPU cache).
+ENCODE_TOKENS = 1024
+#: Centroid scores computed at once when assigning tokens to centroids (4 MiB of float32).
+ASSIGN_SCORES = 1 << 20
 #: Codec names accepted by :func:`make_codec`.
 CODEC_NAMES: tuple[str, ...] = ("fp32", "fp16", "int8", "residual-4", "residual-2", "residual-1")
 
@@ -218,6 +222,7 @@ class ResidualCodec(TokenCodec):
         self.bucket_weights: np.ndarray | None = None
         self._lut: np.ndarray | None = None
         self._centroids_t: Tensor | None = None
+        self._half_norms: Tensor | None = None  # |c|^2 / 2 per centroid, for assigning tokens
 
     @property
     def name(self) -> str:  # type: ignore[override]
@@ -246,6 +251,7 @@ class ResidualCodec(TokenCodec):
         k = self.n_centroids or self._auto_centroids(len(sample))
         k = max(1, min(k, len(sample)))
         self.centroids = _kmeans(sample, k, self.seed)
+        self._lut, self._centroids_t, self._half_norms = None, None, None  # caches of the previous state
         ids = self._assign(sample)
         residuals = (sample - self.centroids[ids]).reshape(-1)
         levels = 1 << self.bits
@@ -257,7 +263,6 @@ class ResidualCodec(TokenCodec):
         mids = np.concatenate([[residuals.min()], (self.cutoffs[:-1] + self.cutoffs[1:]) / 2, [residuals.max()]])
         means = np.where(counts > 0, sums / np.maximum(counts, 1), mids[: levels] if levels > 1 else 0.0)
         self.bucket_weights = means.astype(np.float32)
-        self._lut, self._centroids_t = None, None
 
     def _auto_centroids(self, n: int) -> int:
         target = 4 * math.sqrt(n)
@@ -266,13 +271,16 @@ class ResidualCodec(TokenCodec):
 
     def _assign(self, tokens: np.ndarray) -> np.ndarray:
         assert self.centroids is not None
-        centroids = torch.from_numpy(self.centroids)
+        centroids = self._centroid_tensor()
+        if self._half_norms is None:
+            self._half_norms = 0.5 * (centroids * centroids).sum(dim=1)
+        half_norms = self._half_norms
         out = np.empty(len(tokens), dtype=np.int64)
-        step = max(1, 2**24 // max(1, len(self.centroids)))
+        step = max(1, ASSIGN_SCORES // max(1, len(self.centroids)))  # a block of scores stays in the cache
         for start in range(0, len(tokens), step):
-            chunk = torch.from_numpy(tokens[start : start + step])
             # nearest centroid by L2 == argmax of <x, c> - |c|^2 / 2
-            scores = chunk @ centroids.T - 0.5 * (centroids * centroids).sum(dim=1)
+            scores = torch.from_numpy(tokens[start : start + step]) @ centroids.T
+            scores -= half_norms
             out[start : start + step] = scores.argmax(dim=1).numpy()
         return out
 
@@ -280,19 +288,29 @@ class ResidualCodec(TokenCodec):
         tokens = self._check(tokens)
         if self.centroids is None or self.cutoffs is None:
             raise RuntimeError(f"{self.name} codec is not trained; call train() first")
+        # block by block: every working array of a block stays in the CPU cache, and encoding
+        # holds a block's temporaries, not several copies of the whole batch (rows are independent)
+        blocks = range(0, len(tokens), ENCODE_TOKENS)
+        return {"codes": np.concatenate([self._encode_rows(tokens[s : s + ENCODE_TOKENS]) for s in blocks])
+                if len(tokens) else self._encode_rows(tokens)}
+
+    def _encode_rows(self, tokens: np.ndarray) -> np.ndarray:
+        """The ``(T, row bytes)`` stored rows of float32 ``tokens`` (one block of :meth:`encode`)."""
+        assert self.centroids is not None and self.cutoffs is not None
         ids = self._assign(tokens)
         residuals = tokens - self.centroids[ids]
-        bucket = np.searchsorted(self.cutoffs, residuals, side="right").astype(np.uint8)  # (T, D)
+        bucket = np.zeros(residuals.shape, dtype=np.uint8)  # (T, D)
+        for cut in self.cutoffs:  # == searchsorted(cutoffs, residuals, side="right"): cutoffs are sorted
+            bucket += residuals >= cut
         per_byte = 8 // self.bits
-        grouped = bucket.reshape(len(tokens), -1, per_byte)
+        grouped = bucket.reshape(len(tokens), self.dim // per_byte, per_byte)
         packed = np.zeros(grouped.shape[:2], dtype=np.uint8)
         for slot in range(per_byte):  # first value in the high bits
             packed |= grouped[:, :, slot] << np.uint8(8 - self.bits * (slot + 1))
         ids = ids.astype(self._id_dtype)
         norms = self._reconstruction_norms(packed, ids)
         # one row per token, so a candidate's tokens are one contiguous read from one file
-        row = np.concatenate([packed, ids[:, None].view(np.uint8), norms[:, None].view(np.uint8)], axis=1)
-        return {"codes": row}
+        return np.concatenate([packed, ids[:, None].view(np.uint8), norms[:, None].view(np.uint8)], axis=1)
 
     @property
     def _id_dtype(self) -> np.dtype:
@@ -388,7 +406,7 @@ class ResidualCodec(TokenCodec):
         self.centroids = np.ascontiguousarray(state["centroids"], dtype=np.float32)
         self.cutoffs = np.ascontiguousarray(state["cutoffs"], dtype=np.float32)
         self.bucket_weights = np.ascontiguousarray(state["bucket_weights"], dtype=np.float32)
-        self._lut, self._centroids_t = None, None
+        self._lut, self._centroids_t, self._half_norms = None, None, None
 
     def describe(self) -> dict[str, Any]:
         out = super().describe()

@@ -107,3 +107,59 @@ def test_residual_rows_hold_codes_id_and_norm_and_the_older_layout_still_reads(b
     legacy = {"centroid_ids": ids.astype(np.uint16), "residuals": np.ascontiguousarray(packed)}
     assert torch.equal(codec.decode(legacy), codec.decode(arrays))
     torch.testing.assert_close(codec.similarities(legacy, queries), codec.similarities(arrays, queries), atol=2e-6, rtol=0)
+
+
+def _peak_traced_bytes(fn) -> int:
+    """Peak of the memory Python and numpy allocate while ``fn`` runs (numpy reports its arrays to tracemalloc)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        fn()
+        return tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("bits", [2, 4])
+def test_residual_encoding_holds_blocks_not_copies_of_the_whole_batch(bits):
+    """At scale an add encodes ~250k token vectors per segment: the working arrays (residuals,
+    buckets, reconstructions) must be a block's, not several batch-sized copies (each would be
+    hundreds of MB). The result itself is 1 + 6/D bytes per dimension."""
+    x = _unit(50_000, 64, seed=11)  # 12.8 MB of float32
+    codec = ResidualCodec(64, bits=bits)
+    codec.train(x[:5000])
+    out_bytes = len(x) * codec.bytes_per_token
+    peak = _peak_traced_bytes(lambda: codec.encode(x))
+    assert peak < 2 * out_bytes + 4 * 2**20, f"encoding {x.nbytes / 2**20:.1f} MB of vectors peaked at {peak / 2**20:.1f} MB"
+
+
+def test_residual_codes_do_not_depend_on_how_the_batch_is_split_and_follow_the_cutoffs():
+    x = _unit(5000, 32, seed=12)
+    codec = ResidualCodec(32, bits=2)
+    codec.train(x)
+    whole = codec.encode(x)["codes"]
+    parts = np.concatenate([codec.encode(x[a:b])["codes"] for a, b in ((0, 1), (1, 1500), (1500, 5000))])
+    assert np.array_equal(whole, parts)
+    assert codec.encode(x[:0])["codes"].shape == (0, 32 * 2 // 8 + 2 + 4)
+    # residuals exactly on a cutoff go to the bucket above it (searchsorted, side="right")
+    one = ResidualCodec(4, bits=2)
+    one.load_state({"centroids": np.zeros((1, 4), np.float32), "cutoffs": np.array([-0.5, 0.0, 0.5], np.float32),
+                    "bucket_weights": np.array([-0.7, -0.2, 0.2, 0.7], np.float32)})
+    values = np.array([[-0.5, 0.0, 0.5, 0.9], [-0.6, -0.1, 0.1, 0.4]], np.float32)
+    packed, _, _ = one._fields(one.encode(values))
+    buckets = np.stack([(packed[:, 0] >> shift) & 3 for shift in (6, 4, 2, 0)], axis=1)
+    assert buckets.tolist() == np.searchsorted(one.cutoffs, values, side="right").tolist() == [[1, 2, 3, 3], [0, 1, 2, 2]]
+
+
+def test_retraining_a_residual_codec_encodes_with_the_new_centroids():
+    first, second = _unit(3000, 32, seed=13), _unit(3000, 32, seed=14) * np.float32(-1)
+    codec = ResidualCodec(32, bits=2)
+    codec.train(first)
+    codec.encode(first)  # fills the codec's caches of the first state
+    codec.train(second)
+    fresh = ResidualCodec(32, bits=2)
+    fresh.train(second)
+    assert np.array_equal(codec.encode(second)["codes"], fresh.encode(second)["codes"])
