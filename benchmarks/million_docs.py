@@ -33,7 +33,7 @@ Recall, in the parent:
 * first-stage recall@``candidates``: share of the exact pooled top-``candidates``
   (``first_stage.exact_pooled_scores`` over the stored pooled vectors) that HNSW returned;
 * for ``--exhaustive-queries`` queries, the exhaustive SMART top-10 (hybrid 1:1, MaxSim over the
-  *original* float32 token vectors, computed by generating every chunk again): how much of it is
+  *original* float32 token vectors, every chunk scored while the build has it at hand): how much of it is
   among the HNSW candidates, and its agreement with the two-stage top-10 (HNSW + rerank of the
   compressed tokens), and with the two-stage top-10 of the exact pooled first stage (what the
   approximate graph costs, codec loss being common to both);
@@ -113,8 +113,9 @@ def load_queries(path: Path) -> tuple[EncodedTexts, np.ndarray]:
 
 # ------------------------------------------------------------------------------------- build
 @contextmanager
-def phase_timers(spent: dict[str, float], codec_type: type) -> Iterator[None]:
-    """Add the time spent in the library's build functions to ``spent`` while the block runs."""
+def phase_timers(spent: dict[str, float], cpu: dict[str, float], codec_type: type) -> Iterator[None]:
+    """Add the wall and CPU time (all threads) spent in the library's build functions to
+    ``spent`` and ``cpu`` while the block runs."""
     patches = [
         (codec_type, "train", "codec_train"),
         (codec_type, "encode", "codec_encode"),
@@ -127,11 +128,12 @@ def phase_timers(spent: dict[str, float], codec_type: type) -> Iterator[None]:
         originals.append((owner, name, owner.__dict__[name] if name in owner.__dict__ else None))
 
         def timed(*a: Any, _original: Callable = original, _key: str = key, **k: Any) -> Any:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             try:
                 return _original(*a, **k)
             finally:
                 spent[_key] += time.perf_counter() - t0
+                cpu[_key] += time.process_time() - c0
 
         setattr(owner, name, timed)
     try:
@@ -149,40 +151,61 @@ def hnsw_options(args: argparse.Namespace) -> dict[str, int]:
     return {k: v for k, v in options.items() if v is not None}
 
 
+def sources_of(args: argparse.Namespace, topics: np.ndarray, picks: np.ndarray) -> dict[int, EncodedTexts]:
+    """The picked documents (one-document batches by position), their chunks generated again."""
+    starts = {int(p) // args.chunk * args.chunk for p in picks}
+    return {int(p): chunk.select([int(p) - start]) for start, chunk in chunks(args, topics, starts)
+            for p in picks if start <= p < start + len(chunk)}
+
+
 def build(folder: Path, args: argparse.Namespace, topics: np.ndarray, picks: np.ndarray) -> tuple[dict, EncodedTexts]:
-    """Stream the chunks into a new index, build its HNSW graph; the build record and the queries."""
+    """Stream the chunks into a new index, build its HNSW graph; the build record and the queries.
+
+    The first ``--exhaustive-queries`` queries are made first (their documents' chunks generated
+    ahead), so every chunk is scored against them while it is at hand: the exhaustive reference
+    costs no second pass over the corpus.
+    """
+    n_exh = min(args.exhaustive_queries, len(picks))
+    t0 = time.perf_counter()
+    exhaustive = ExhaustiveTop10(make_queries(sources_of(args, topics, picks[:n_exh]), picks[:n_exh])) if n_exh else None
+    pregenerate = time.perf_counter() - t0
     index = SmartIndex.create(
         folder, _StubEncoder(args.dim), compression=args.compression, weights=WEIGHTS,  # type: ignore[arg-type]
         first_stage="hnsw", first_stage_options=hnsw_options(args),
     )
     spent: dict[str, float] = defaultdict(float)
+    cpu: dict[str, float] = defaultdict(float)
     per_chunk: list[float] = []
     heap: list[float] = []
     wanted = np.sort(picks)
     sources: dict[int, EncodedTexts] = {}
     add_total = 0.0
-    with phase_timers(spent, type(index.store._codec)):
-        t_gen = time.perf_counter()
+    with phase_timers(spent, cpu, type(index.store._codec)):
+        t_gen, c_gen = time.perf_counter(), time.process_time()
         for start, chunk in chunks(args, topics):
             spent["generate"] += time.perf_counter() - t_gen
+            cpu["generate"] += time.process_time() - c_gen
             m = len(chunk)
             inside = wanted[(wanted >= start) & (wanted < start + m)]
             for p in inside.tolist():
                 sources[p] = chunk.select([p - start])
-            t0, trained = time.perf_counter(), spent["codec_train"]
+            if exhaustive is not None:
+                exhaustive.add(start, chunk)
+            t0, c0, trained = time.perf_counter(), time.process_time(), spent["codec_train"]
             index.add_encoded(chunk, [f"synthetic document {start + i}" for i in range(m)],
                               ids=[f"d{start + i}" for i in range(m)])
             elapsed = time.perf_counter() - t0
+            cpu["add_total"] += time.process_time() - c0
             add_total += elapsed
             per_chunk.append(elapsed - (spent["codec_train"] - trained))  # rates leave the one k-means out
             heap.append(_status()["RssAnon"])
             del chunk
             if args.verbose:
                 print(f"  {start + m:>9,} docs  add {per_chunk[-1]:.2f} s  heap {heap[-1]:.0f} MiB", flush=True)
-            t_gen = time.perf_counter()
-        t0 = time.perf_counter()
+            t_gen, c_gen = time.perf_counter(), time.process_time()
+        t0, c0 = time.perf_counter(), time.process_time()
         graph = index.build_first_stage()
-        spent["hnsw"] = time.perf_counter() - t0
+        spent["hnsw"], cpu["hnsw"] = time.perf_counter() - t0, time.process_time() - c0
     info = index.info()
     index.close()
     assert graph is not None
@@ -190,6 +213,7 @@ def build(folder: Path, args: argparse.Namespace, topics: np.ndarray, picks: np.
     sizes = [min(args.chunk, args.docs - s) for s in range(0, args.docs, args.chunk)]
     record = {
         **{k: getattr(args, k) for k in BUILD_KEYS},
+        "queries": len(picks),
         "segments": info["segments"],
         "stored_tokens": info["stored_tokens"],
         "codec": info["codec"],
@@ -206,6 +230,16 @@ def build(folder: Path, args: argparse.Namespace, topics: np.ndarray, picks: np.
             "hnsw": spent["hnsw"],
             "index_total": add_total + spent["hnsw"],
         },
+        "build_cpu_s": {  # CPU seconds of every thread (OpenMP threads that spin-wait count too)
+            "generate": cpu["generate"],
+            "codec_train": cpu["codec_train"],
+            "codec_encode": cpu["codec_encode"],
+            "segment_files": cpu["segment_write"] - cpu["codec_encode"],
+            "commit": cpu["commit"],
+            "add_total": cpu["add_total"],
+            "hnsw": cpu["hnsw"],
+        },
+        "pregenerate_exhaustive_s": pregenerate,
         "add_docs_per_s": args.docs / add_total,  # codec training included
         "add_docs_per_s_without_training": args.docs / sum(per_chunk),
         "add_docs_per_s_first_tenth": sum(sizes[:tenth]) / sum(per_chunk[:tenth]),
@@ -217,7 +251,11 @@ def build(folder: Path, args: argparse.Namespace, topics: np.ndarray, picks: np.
         "faiss_threads": import_faiss().omp_get_max_threads(),
         "load_average_after_build": list(os.getloadavg()),
     }
-    return record, make_queries(sources, picks)
+    queries = make_queries(sources, picks)
+    if exhaustive is not None:
+        assert torch.equal(exhaustive.queries.tokens, queries.select(list(range(n_exh))).tokens)  # the same queries
+        record["exhaustive_reference"] = {"queries": n_exh, "top10": exhaustive.ids(), "seconds": exhaustive.seconds}
+    return record, queries
 
 
 def disk_usage(folder: Path, stored_tokens: int) -> dict[str, Any]:
@@ -301,23 +339,41 @@ def exact_candidates(index: SmartIndex, queries: EncodedTexts, n: int, block: in
     return out
 
 
+class ExhaustiveTop10:
+    """Running exhaustive SMART top-10 of some queries (hybrid 1:1, MaxSim over the original
+    float32 tokens), fed chunk after chunk."""
+
+    def __init__(self, queries: EncodedTexts) -> None:
+        self.queries = queries
+        self.q_pooled = torch.nn.functional.normalize(queries.pooled.float(), dim=-1)
+        self.best = torch.full((len(queries), 0), float("-inf"))
+        self.rows = torch.zeros((len(queries), 0), dtype=torch.int64)
+        self.seconds = 0.0
+
+    def add(self, start: int, chunk: EncodedTexts) -> None:
+        t0 = time.perf_counter()
+        pooled = self.q_pooled @ torch.nn.functional.normalize(chunk.pooled.float(), dim=-1).T
+        late = maxsim(self.queries.tokens, self.queries.offsets, chunk.tokens, chunk.offsets)
+        scores = torch.cat([self.best, WEIGHTS.combine(pooled, late)], dim=1)
+        rows = torch.cat([self.rows, torch.arange(start, start + len(chunk)).expand(len(self.queries), -1)], dim=1)
+        self.best, order = top_k(scores, 10)
+        self.rows = torch.gather(rows, 1, order)
+        self.seconds += time.perf_counter() - t0
+
+    def ids(self) -> list[list[str]]:
+        return [[f"d{r}" for r in row] for row in self.rows.tolist()]
+
+
 def exhaustive_top10(args: argparse.Namespace, topics: np.ndarray, queries: EncodedTexts) -> list[list[str]]:
-    """Exhaustive SMART top-10 ids (hybrid 1:1 over the original float32 tokens), every chunk generated again."""
-    best = torch.full((len(queries), 0), float("-inf"))
-    best_rows = torch.zeros((len(queries), 0), dtype=torch.int64)
-    q_pooled = torch.nn.functional.normalize(queries.pooled.float(), dim=-1)
+    """The exhaustive top-10 of ``queries``, every chunk generated again (when the build's is not kept)."""
+    top = ExhaustiveTop10(queries)
     for start, chunk in chunks(args, topics):
-        pooled = q_pooled @ torch.nn.functional.normalize(chunk.pooled.float(), dim=-1).T
-        late = maxsim(queries.tokens, queries.offsets, chunk.tokens, chunk.offsets)
-        scores = torch.cat([best, WEIGHTS.combine(pooled, late)], dim=1)
-        rows = torch.cat([best_rows, torch.arange(start, start + len(chunk)).expand(len(queries), -1)], dim=1)
-        best, order = top_k(scores, 10)
-        best_rows = torch.gather(rows, 1, order)
-    return [[f"d{r}" for r in row] for row in best_rows.tolist()]
+        top.add(start, chunk)
+    return top.ids()
 
 
 def recall(args: argparse.Namespace, folder: Path, topics: np.ndarray, queries: EncodedTexts, picks: np.ndarray,
-           search: dict[str, Any]) -> dict[str, Any]:
+           search: dict[str, Any], reference_kept: dict[str, Any] | None) -> dict[str, Any]:
     n_cand = min(args.candidates, args.docs)
     out: dict[str, Any] = {"queries": len(queries)}
     with SmartIndex.open(folder, _StubEncoder(args.dim), read_only=True, verify=False) as index:
@@ -328,15 +384,22 @@ def recall(args: argparse.Namespace, folder: Path, topics: np.ndarray, queries: 
         n_exh = min(args.exhaustive_queries, len(queries))
         out["exhaustive_queries"] = n_exh
         if n_exh:
-            t0 = time.perf_counter()
-            reference = exhaustive_top10(args, topics, queries.select(list(range(n_exh))))
-            out["exhaustive_s"] = time.perf_counter() - t0
+            kept = reference_kept
+            out["exhaustive_reference"] = "build"
+            if kept is not None and kept["queries"] == n_exh:
+                reference, out["exhaustive_s"] = kept["top10"], kept["seconds"]
+            else:
+                out["exhaustive_reference"] = "second pass"
+                t0 = time.perf_counter()
+                reference = exhaustive_top10(args, topics, queries.select(list(range(n_exh))))
+                out["exhaustive_s"] = time.perf_counter() - t0
             index._manifest["first_stage"] = {"kind": "exact"}  # in memory only: the exact pooled first stage
             exact_two_stage = [[h.id for h in index.search_encoded(queries.select([q]), k=10, candidates=n_cand,
                                                                     weights=WEIGHTS)[0]] for q in range(n_exh)]
             in_cand = [len(set(ref) & set(row_ids(index, np.array(sorted(hnsw[q]), dtype=np.int64)))) / len(ref)
                        for q, ref in enumerate(reference)]
             out["exhaustive_top10_in_candidates"] = float(np.mean(in_cand))
+            out["exhaustive_top10"] = reference
             out["top10_agreement"] = float(np.mean([len(set(r) & set(search["top10"][q])) / len(r)
                                                     for q, r in enumerate(reference)]))
             out["top10_agreement_exact_first_stage"] = float(np.mean([len(set(r) & set(e)) / len(r)
@@ -352,14 +415,17 @@ def table(row: dict[str, Any]) -> str:
     def add(name: str, value: str) -> None:
         lines.append(f"| {name} | {value} |")
 
-    add("build: add (index writes) / HNSW / both", f"{b['add_total']:.1f} / {b['hnsw']:.1f} / {b['index_total']:.1f} s")
+    c = row["build"]["build_cpu_s"]
+    add("build: add (index writes) / HNSW / both", f"{b['add_total']:.1f} / {b['hnsw']:.1f} / {b['index_total']:.1f} s "
+        f"(CPU {c['add_total']:.0f} / {c['hnsw']:.0f} s)")
     add("add split: codec train / encode / segment files / commit / other",
         " / ".join(f"{b[k]:.1f}" for k in ("codec_train", "codec_encode", "segment_files", "commit", "add_other")) + " s")
     add("add rate: all (k-means included) / first tenth / last tenth (k-means left out)",
         f"{row['build']['add_docs_per_s']:.0f} / {row['build']['add_docs_per_s_first_tenth']:.0f} / "
         f"{row['build']['add_docs_per_s_last_tenth']:.0f} docs/s")
     add("HNSW build rate", f"{row['build']['hnsw_vectors_per_s']:.0f} vectors/s")
-    add("generating the synthetic chunks (not the index's cost)", f"{b['generate']:.1f} s")
+    add("generating the synthetic chunks / scoring them for the exhaustive reference (not the index's cost)",
+        f"{b['generate']:.1f} / {row['build'].get('exhaustive_reference', {}).get('seconds', 0):.1f} s")
     add("build heap (RssAnon) by quarter / peak RSS",
         " / ".join(f"{x:.0f}" for x in row["build"]["build_heap_mib_by_quarter"]) + f" / {row['build']['build_peak_rss_mib']:.0f} MiB")
     add("disk: size / allocated", f"{d['bytes'] / 2**30:.2f} / {d['allocated_bytes'] / 2**30:.2f} GiB")
@@ -391,7 +457,8 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=SEGMENT_DOCS, help="documents generated and added per commit")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--exhaustive-queries", type=int, default=20,
-                        help="queries checked against the exhaustive SMART top-10 (0: skip; costs one more pass over every chunk)")
+                        help="queries checked against the exhaustive SMART top-10 (0: skip). Scored during the build "
+                        "(their documents' chunks are generated first); with --keep and another count, one more pass over every chunk")
     parser.add_argument("--candidates", type=int, default=100)
     parser.add_argument("--hnsw-m", type=int, default=None, help="HNSW M (default: the library's)")
     parser.add_argument("--ef-construction", type=int, default=None)
@@ -431,10 +498,7 @@ def main() -> None:
         queries, picks = load_queries(qfile)
         if len(queries) != min(args.queries, args.docs):
             picks = query_documents(args)  # other query count: draw them again from their chunks
-            wanted = {int(p) // args.chunk * args.chunk for p in picks}
-            sources = {int(p): chunk.select([int(p) - start]) for start, chunk in chunks(args, topics, wanted)
-                       for p in picks if start <= p < start + len(chunk)}
-            queries = make_queries(sources, picks)
+            queries = make_queries(sources_of(args, topics, picks), picks)
             save_queries(qfile, queries, picks)
         reused = True
     else:
@@ -449,7 +513,9 @@ def main() -> None:
     search = {"as built": run_child(args, folder, qfile, drop=False)}
     if args.cold:
         search["cold"] = run_child(args, folder, qfile, drop=True)
-    rec = recall(args, folder, topics, queries, picks, search["as built"])
+    same_queries = record.get("queries") == len(queries)
+    rec = recall(args, folder, topics, queries, picks, search["as built"],
+                 record.get("exhaustive_reference") if same_queries else None)
     row = {
         "benchmark": "million_docs",
         "docs": args.docs, "dim": args.dim, "avg_tokens": args.avg_tokens, "compression": args.compression,

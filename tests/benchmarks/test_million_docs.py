@@ -43,6 +43,8 @@ def test_tiny_run_reports_every_figure_and_keep_reuses_the_index(tmp_path: Path)
     assert 600 * 20 * 0.8 < build["stored_tokens"] < 600 * 20 * 1.2
     phases = build["build_s"]
     assert set(phases) == BUILD_PHASES
+    assert set(build["build_cpu_s"]) == BUILD_PHASES - {"add_other", "index_total"}
+    assert all(v > 0 for v in build["build_cpu_s"].values()), build["build_cpu_s"]
     assert all(math.isfinite(v) and v >= 0 for v in phases.values()), phases
     assert phases["codec_train"] > 0 and phases["codec_encode"] > 0 and phases["hnsw"] > 0 and phases["commit"] > 0
     assert phases["index_total"] == pytest.approx(phases["add_total"] + phases["hnsw"])
@@ -84,10 +86,15 @@ def test_tiny_run_reports_every_figure_and_keep_reuses_the_index(tmp_path: Path)
 
     refused = run(work, check=False)  # the index is there: never overwritten without --keep
     assert refused.returncode != 0 and "--keep" in refused.stderr
-    kept = row_of(run(work, "--keep", "--no-cold"))
+    assert rec["exhaustive_reference"] == "build" and rec["exhaustive_top10"] == build["exhaustive_reference"]["top10"]
+    assert len(rec["exhaustive_top10"]) == 6 and all(len(set(top)) == 10 for top in rec["exhaustive_top10"])
+    # reused: fewer exhaustive queries than the build scored -> a second pass over the regenerated chunks
+    kept = row_of(run(work, "--keep", "--no-cold", "--exhaustive-queries", "4"))
     assert kept["build_reused"] is True and kept["build"] == build and set(kept["search"]) == {"as built"}
     assert kept["disk"]["bytes"] == disk["bytes"]
     assert kept["recall"]["first_stage_recall_at_candidates"] == rec["first_stage_recall_at_candidates"]
+    assert kept["recall"]["exhaustive_reference"] == "second pass"
+    assert kept["recall"]["exhaustive_top10"] == rec["exhaustive_top10"][:4]  # the same documents and scores
 
     other = run(work, "--keep", "--compression", "residual-4", check=False)
     assert other.returncode != 0 and "compression" in other.stderr
