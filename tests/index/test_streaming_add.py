@@ -72,3 +72,35 @@ def test_a_failure_mid_stream_commits_nothing(tmp_path, tiny_encoder, trace, mon
         monkeypatch.setattr(tiny_encoder, "encode_documents", real)
         index.add(["green apple"], ids=["b"])  # the half-written segments are collected
         assert len(list((path / "segments").iterdir())) == 2
+
+
+def test_add_encoded_hands_a_batch_of_one_segment_over_without_copying_it(tmp_path, tiny_encoder, monkeypatch):
+    """A caller streaming its own segment-sized batches (an encoding cache, a million-document
+    build) must not pay a gather of every token vector per batch; larger batches are split."""
+    from smart_plugins.encoder import EncodedTexts
+
+    monkeypatch.setattr(smart_index, "SEGMENT_DOCS", 3)
+    selected: list[int] = []
+    real_select = EncodedTexts.select
+
+    def select(self, indices):
+        selected.append(len(indices))
+        return real_select(self, indices)
+
+    monkeypatch.setattr(EncodedTexts, "select", select)
+    texts = [f"red star marker {i}" for i in range(5)]
+    encoded = real_select(tiny_encoder.encode_documents(texts), list(range(5)))
+    with SmartIndex.create(tmp_path / "idx", tiny_encoder, compression="fp32") as index:
+        index.add_encoded(real_select(encoded, [0, 1, 2]), texts[:3], ids=["a", "b", "c"])
+        assert selected == []  # one segment's worth: the caller's batch as it is
+        index.add_encoded(real_select(encoded, [3, 4]), texts[3:], ids=["d", "e"])
+        assert selected == []
+        both = index.search_encoded(tiny_encoder.encode_queries(["red star marker 4"]), k=5)[0]
+        assert {h.id for h in both} == {"a", "b", "c", "d", "e"}
+    selected.clear()
+    with SmartIndex.create(tmp_path / "idx2", tiny_encoder, compression="fp32") as index:
+        index.add_encoded(encoded, texts, ids=list("abcde"))  # two segments: split, as before
+        assert selected == [3, 2] and len(index.store._segments) == 2
+        stored = [index.store.document_tokens(i).tokens for i in "abcde"]
+    for i, tokens in enumerate(stored):
+        assert (tokens == encoded.token_vectors(i)).all()

@@ -68,3 +68,25 @@ def test_a_manifest_with_a_bad_option_is_refused_on_open(small_index, tiny_encod
     with pytest.raises(IndexCorruptedError) as info:
         SmartIndex.open(small_index, tiny_encoder)
     assert str(small_index / MANIFEST_NAME) in str(info.value) and "first_stage" in str(info.value)
+
+
+def test_check_finite_scans_finite_tensors_with_one_reduction(monkeypatch):
+    """add_encoded checks every token vector: an elementwise isfinite mask over ~250k x 384
+    values costs ~1.5 s per segment on this CPU, a sum ~0.1 s. NaN and infinity still name their row."""
+    import torch
+
+    from smart_plugins.index.validation import check_finite
+
+    sizes: list[int] = []
+    real = torch.isfinite
+    monkeypatch.setattr(torch, "isfinite", lambda t: sizes.append(t.numel()) or real(t))
+    tokens = torch.nn.functional.normalize(torch.randn(500, 16), dim=-1)
+    check_finite("encoded.tokens", tokens)
+    assert max(sizes) == 1  # the sum, never a mask of every value
+    huge = torch.full((4, 2), 3e38)  # finite values whose sum overflows: the exact check clears them
+    check_finite("encoded.tokens", huge)
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        broken = tokens.clone()
+        broken[321, 5] = bad
+        with pytest.raises(ValueError, match=r"encoded.tokens holds 1 NaN or infinite value\(s\) \(first at row 321\)"):
+            check_finite("encoded.tokens", broken)
