@@ -171,8 +171,12 @@ class LocalStore:
 
                 codec.load_state(load_file(str(codec_path)))
             self._codec, self._codec_file = codec, (codec_record or {}).get("file")
-        id_map: dict[str, tuple[int, int]] = {}
-        for s, segment in enumerate(segments):
+        # a commit that only appended segments keeps the id entries of the others: rebuilding them
+        # all made every add O(documents) (6.9 s for 1M ids on a loaded 2-core machine)
+        kept = len(self._segments)
+        appended = kept <= len(segments) and all(a is b for a, b in zip(segments, self._segments))
+        id_map: dict[str, tuple[int, int]] = dict(self._id_map) if appended else {}
+        for s, segment in enumerate(segments[kept:] if appended else segments, start=kept if appended else 0):
             for row in np.flatnonzero(segment.alive).tolist():
                 id_map[segment.ids[row]] = (s, row)
         self._pool_factor = recorded_pool_factor(manifest, self.path / MANIFEST_NAME)

@@ -104,3 +104,23 @@ def test_add_encoded_hands_a_batch_of_one_segment_over_without_copying_it(tmp_pa
         stored = [index.store.document_tokens(i).tokens for i in "abcde"]
     for i, tokens in enumerate(stored):
         assert (tokens == encoded.token_vectors(i)).all()
+
+
+def test_an_add_keeps_the_id_entries_of_the_segments_it_did_not_touch(tmp_path, tiny_encoder):
+    """Each commit reloads the state; an append must not rebuild the id map of every earlier
+    segment (that made a million-document build quadratic). Deletes and upserts still rebuild it."""
+    with SmartIndex.create(tmp_path / "idx", tiny_encoder, compression="fp16") as index:
+        index.add(TEXTS[:3], ids=["a", "b", "c"])
+        first = index.store._id_map["b"]
+        index.add(TEXTS[3:5], ids=["d", "e"])
+        assert index.store._id_map["b"] is first  # the same entry object: not rebuilt
+        assert index.store._id_map["e"] == (1, 1)
+        index.delete("a")  # tombstones change segment 0: its entries are rebuilt
+        assert "a" not in index and index.store._id_map["b"] == (0, 1) and index.store._id_map["d"] == (1, 0)
+        index.upsert([TEXTS[6]], ids=["d"])  # replaces d: segment 1 gets a tombstone, d lives in segment 2
+        index.add([TEXTS[5]], ids=["f"])
+        assert index.ids() == ["b", "c", "e", "d", "f"]
+        assert {i: index.store._id_map[i] for i in index.ids()} == {"b": (0, 1), "c": (0, 2), "e": (1, 1), "d": (2, 0), "f": (3, 0)}
+        assert index.get("d").text == TEXTS[6] and index.get("f").text == TEXTS[5]
+    with SmartIndex.open(tmp_path / "idx", tiny_encoder) as reopened:
+        assert reopened.ids() == ["b", "c", "e", "d", "f"] and reopened.store._id_map["d"] == (2, 0)
