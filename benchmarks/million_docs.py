@@ -203,6 +203,8 @@ def build(folder: Path, args: argparse.Namespace, topics: np.ndarray, picks: np.
             if args.verbose:
                 print(f"  {start + m:>9,} docs  add {per_chunk[-1]:.2f} s  heap {heap[-1]:.0f} MiB", flush=True)
             t_gen, c_gen = time.perf_counter(), time.process_time()
+        faiss = import_faiss()
+        faiss.omp_set_num_threads(args.hnsw_threads)  # torch and faiss share OpenMP: --threads set it too
         t0, c0 = time.perf_counter(), time.process_time()
         graph = index.build_first_stage()
         spent["hnsw"], cpu["hnsw"] = time.perf_counter() - t0, time.process_time() - c0
@@ -248,7 +250,7 @@ def build(folder: Path, args: argparse.Namespace, topics: np.ndarray, picks: np.
         "build_heap_mib_by_quarter": [heap[min(len(heap) - 1, (len(heap) * q) // 4)] for q in (0, 1, 2, 3)] + [heap[-1]],
         "build_peak_rss_mib": _status()["VmHWM"],
         "torch_threads": torch.get_num_threads(),
-        "faiss_threads": import_faiss().omp_get_max_threads(),
+        "hnsw_threads": import_faiss().omp_get_max_threads(),
         "load_average_after_build": list(os.getloadavg()),
     }
     queries = make_queries(sources, picks)
@@ -438,7 +440,8 @@ def table(row: dict[str, Any]) -> str:
             " ; ".join(f"{lat[k]['p50']:.1f} / {lat[k]['p95']:.1f}" for k in ("total", "first", "rerank")))
         add(f"fresh process ({label}): RSS / heap (RssAnon) / file-backed at end; peak",
             f"{end['VmRSS']:.0f} / {end['RssAnon']:.0f} / {end['RssFile']:.0f}; {end['VmHWM']:.0f} MiB")
-    add(f"first-stage recall@{min(row['candidates'], row['docs'])} (HNSW vs exact pooled, {r['queries']} queries)",
+    stage = {k: v for k, v in row["build"]["first_stage"].items() if k != "kind"} or "library defaults"
+    add(f"first-stage recall@{min(row['candidates'], row['docs'])} (HNSW {stage} vs exact pooled, {r['queries']} queries)",
         f"{r['first_stage_recall_at_candidates']:.3f}")
     add("query's source document in the two-stage top-10", f"{r['source_doc_in_top10']:.3f}")
     if r["exhaustive_queries"]:
@@ -462,7 +465,8 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=100)
     parser.add_argument("--hnsw-m", type=int, default=None, help="HNSW M (default: the library's)")
     parser.add_argument("--ef-construction", type=int, default=None)
-    parser.add_argument("--ef-search", type=int, default=None)
+    parser.add_argument("--ef-search", type=int, default=None, help="with --keep: searches the kept graph with it")
+    parser.add_argument("--hnsw-threads", type=int, default=os.cpu_count(), help="faiss threads building the graph")
     parser.add_argument("--threads", type=int, default=None, help="torch threads while building (default: torch's)")
     parser.add_argument("--workdir", default="/tmp/million-docs")
     parser.add_argument("--keep", action="store_true", help="reuse the index in WORKDIR/index (search and recall only)")
@@ -500,6 +504,12 @@ def main() -> None:
             picks = query_documents(args)  # other query count: draw them again from their chunks
             queries = make_queries(sources_of(args, topics, picks), picks)
             save_queries(qfile, queries, picks)
+        ef_search = hnsw_options(args).get("ef_search")
+        with SmartIndex.open(folder, _StubEncoder(args.dim), verify=False) as kept:
+            stage = dict(kept.info()["first_stage"])
+            if ef_search is not None and stage.get("ef_search") != ef_search:  # search-time only: the graph is kept
+                kept.set_first_stage("hnsw", {**{k: v for k, v in stage.items() if k != "kind"}, "ef_search": ef_search})
+            record["first_stage"] = kept.info()["first_stage"]
         reused = True
     else:
         work.mkdir(parents=True, exist_ok=True)
