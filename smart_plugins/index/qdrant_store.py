@@ -55,7 +55,16 @@ from smart_plugins.index.qdrant_points import (
 )
 from smart_plugins.index.qdrant_server import ClientBackend, connect
 from smart_plugins.index.results import IndexedDocument, SearchHit
+from smart_plugins.index.storage import IndexCorruptedError
 from smart_plugins.index.store import DocumentTokens, ReadOnlyIndexError, Where, preview
+from smart_plugins.index.token_pooling import (
+    MANIFEST_KEY as POOLING_KEY,
+    check_pool_factor,
+    check_same_factor,
+    pool_batches,
+    record_pooling,
+    recorded_pool_factor,
+)
 from smart_plugins.lazy import lazy_module
 from smart_plugins.scoring import ScoreWeights, maxsim, top_k
 
@@ -109,6 +118,11 @@ class QdrantStore:
         self._temporary = temporary
         self._closed = False
         self._options = QdrantOptions(**record["options"])
+        try:
+            self._pool_factor = recorded_pool_factor(record, self.path / RECORD_NAME)  # absent (older indexes): 1
+        except IndexCorruptedError:
+            backend.close()  # a refused open releases the shard / client it opened
+            raise
         if kind == "qdrant-edge":
             self._record_key = _stat_key(self.path / RECORD_NAME)
 
@@ -141,6 +155,11 @@ class QdrantStore:
 
     def encoder_description(self) -> dict[str, Any]:
         return self._record["encoder"]
+
+    @property
+    def token_pool_factor(self) -> float:
+        """The token pool factor every write applies (1.0: no pooling)."""
+        return self._pool_factor
 
     @property
     def compression(self) -> str:
@@ -223,7 +242,7 @@ class QdrantStore:
         points = []
         seq = time.time_ns()
         start = 0
-        for enc in encoded:
+        for enc in pool_batches(encoded, self._pool_factor):  # pooled first: chunks hold the stored tokens
             pooled = torch.nn.functional.normalize(enc.pooled.float(), dim=-1).numpy()
             offsets = enc.offsets.numpy()
             tokens = enc.tokens.float().numpy()
@@ -432,6 +451,7 @@ class QdrantStore:
             "compression": self.compression,
             "codec": {"name": self.compression, **self._options.as_dict()},
             "fp32_bytes_per_token": 4 * int(self._record["encoder"]["token_dim"]),
+            "token_pool_factor": self._pool_factor,
             "model": self._record["encoder"].get("model"),
             "encoder": self._record["encoder"],
             "weights": self._record["weights"],
@@ -469,7 +489,7 @@ class QdrantStore:
 
 def _bound(record: dict[str, Any]) -> dict[str, Any]:
     """What a server collection records about itself (no client-side location)."""
-    keys = ("format", "encoder", "weights", "weights_source", "options", "version", "chunked")
+    keys = ("format", "encoder", "weights", "weights_source", "options", "version", "chunked", POOLING_KEY)
     return {key: record[key] for key in keys if key in record}
 
 
@@ -489,6 +509,7 @@ def create_store(
     oversampling: float = 4.0,
     max_multivector_floats: int = MAX_MULTIVECTOR_FLOATS,
     exist_ok: bool = False,
+    token_pool_factor: float = 1.0,
 ) -> QdrantStore:
     """Create a Qdrant-backed store (``kind`` ``"qdrant-edge"`` or ``"qdrant"``) recorded in ``folder``.
 
@@ -513,8 +534,13 @@ def create_store(
         A longer document is refused, or stored in chunks when it is added with an encoder made
         with ``truncation="chunk"`` (search still returns it once, scored over all its tokens).
     exist_ok:
-        Server stores: bind to an existing collection (its encoder must match) instead of failing.
+        Server stores: bind to an existing collection (its encoder and token pool factor must
+        match) instead of failing.
+    token_pool_factor:
+        Token pooling at every write (:mod:`smart_plugins.index.token_pooling`), recorded with
+        the index (the record, and a server collection's metadata) unless 1.
     """
+    token_pool_factor = check_pool_factor(token_pool_factor)
     options = QdrantOptions(
         token_dtype=token_dtype, quantization=quantization, oversampling=oversampling, max_multivector_floats=max_multivector_floats
     )
@@ -531,6 +557,7 @@ def create_store(
         "options": options.as_dict(),
         "version": 0,
     }
+    record_pooling(record, token_pool_factor)  # nothing recorded for 1, as in indexes older than pooling
     dims = {"pooled_dim": int(encoder["pooled_dim"]), "token_dim": int(encoder["token_dim"])}
     if kind == "qdrant-edge":
         if url is not None or collection is not None or client is not None:
@@ -549,7 +576,14 @@ def create_store(
                     + ("" if bound else " and holds no SMART index")
                     + "; choose another collection name" + (" or pass exist_ok=True" if bound else "")
                 )
-            _check_bound(bound, encoder, collection)
+            try:
+                _check_bound(bound, encoder, collection)
+                check_same_factor(recorded_pool_factor(bound, f"collection {collection!r}"), token_pool_factor,
+                                  f"Qdrant collection {collection!r}")
+            except BaseException:
+                backend.close()  # a refused bind releases its client
+                raise
+            record.pop(POOLING_KEY, None)  # the collection's own record (absent: factor 1) is the truth
             record.update(bound)
         else:
             backend.create(options=options, metadata={"smart_plugins": _bound(record)}, **dims)

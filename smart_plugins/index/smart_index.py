@@ -140,7 +140,7 @@ class SmartIndex:
             :func:`smart_plugins.index.qdrant_store.create_store` (``url``, ``collection``,
             ``client``, ``token_dtype``, ``quantization``, ``oversampling``).
         token_pool_factor:
-            Token pooling for storage (local store): every added document keeps about
+            Token pooling for storage (every store): every added document keeps about
             ``1 / token_pool_factor`` of its token vectors, similar ones merged by hierarchical
             clustering (:mod:`smart_plugins.index.token_pooling`). A number >= 1; 1 (default)
             stores every token. Recorded in the index: later adds use it, and ``exist_ok``
@@ -152,7 +152,7 @@ class SmartIndex:
             raise ValueError(f"store_options apply to the Qdrant stores only, got {sorted(store_options)}")
         enc = resolve_encoder(encoder)
         check_lock_timeout(lock_timeout)
-        token_pool_factor = token_pooling.check_factor_for_store(token_pool_factor, store)
+        token_pool_factor = token_pooling.check_pool_factor(token_pool_factor)
         folder = None if path is None else Path(path)
         if folder is not None and _holds_index(folder):
             if not exist_ok:
@@ -188,7 +188,8 @@ class SmartIndex:
         else:
             made = qdrant_store.create_store(
                 folder, kind=store, encoder=enc.describe(), weights=weights or FALLBACK, exist_ok=exist_ok,
-                weights_source={"kind": "explicit"} if weights is not None else auto_source(), **(store_options or {}),
+                weights_source={"kind": "explicit"} if weights is not None else auto_source(),
+                token_pool_factor=token_pool_factor, **(store_options or {}),
             )
         return cls(made.path, enc, store=made)
 

@@ -69,6 +69,11 @@ class Store(Protocol):
     def encoder_description(self) -> dict[str, Any]:
         """The recorded ``SmartEncoder.describe()`` the store is bound to."""
 
+    @property
+    def token_pool_factor(self) -> float:
+        """The token pool factor every write applies, as recorded at creation (1.0: no pooling;
+        :mod:`smart_plugins.index.token_pooling`)."""
+
     def weights(self) -> ScoreWeights:
         """The default hybrid weights (as committed: another store object may have changed them)."""
 

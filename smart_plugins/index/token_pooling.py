@@ -10,12 +10,14 @@ The clustering is sentence-transformers 6's own
 called on one document's vectors at a time (``pool_one``); this module adds only what an index
 needs around it:
 
-* the factor's validation and its record in the index manifest (``token_pooling``), so a
-  reopened index and every later add pool the same way;
+* the factor's validation and its record with the index (``token_pooling``: in the local
+  manifest, in a Qdrant index's ``smart-qdrant.json`` and a server collection's metadata), so a
+  reopened index and every later add pool the same way, on every store;
 * the token id and position stored with each pooled vector (evidence and highlighting read
   them): those of the document token nearest to the pooled vector (highest cosine), with the
   pooled vectors kept in text order of those tokens;
-* a pass over the batches a store writes (:func:`pool_batches`). Queries are never pooled.
+* a pass over the batches a store writes (:func:`pool_batches`; each store calls it once,
+  before anything else sees the vectors). Queries are never pooled.
 
 No token is protected from pooling (``num_protected_tokens=0``): the library's token policy
 drops ``[CLS]`` and the other special tokens before they reach the index.
@@ -135,27 +137,10 @@ def check_same_factor(recorded: float, wanted: Any, where: Path | str) -> None:
         )
 
 
-def check_factor_for_store(value: Any, store: str) -> float:
-    """Check ``token_pool_factor`` for a new index on ``store`` (only the local store pools).
-
-    Examples
-    --------
-    >>> check_factor_for_store(2, "local"), check_factor_for_store(1, "qdrant-edge")
-    (2.0, 1.0)
-    """
-    factor = check_pool_factor(value)
-    if factor != 1.0 and store != "local":
-        raise ValueError(
-            f"token_pool_factor applies to the local store only (got {value!r} with store={store!r}); "
-            "pool before adding with smart_plugins.index.token_pooling.pool_encoded and add_encoded instead"
-        )
-    return factor
-
-
 def check_reopened(index: Any, wanted: float) -> None:
     """Close ``index`` (opened by ``create(..., exist_ok=True)``) and raise if it pools otherwise."""
     try:
-        check_same_factor(float(getattr(index.store, "token_pool_factor", 1.0)), wanted, index.path)
+        check_same_factor(index.store.token_pool_factor, wanted, index.path)
     except ValueError:
         index.close()
         raise

@@ -13,6 +13,7 @@ from smart_plugins.encoder import EncodedTexts
 from smart_plugins.index import IndexCorruptedError, SmartIndex
 from smart_plugins.index.manifest import read_manifest, write_manifest
 from smart_plugins.index.token_pooling import pool_document, pool_encoded
+from smart_plugins.scoring import ScoreWeights
 
 WORDS = "red green blue star moon apple banana python perl java rust server client search index module tool".split()
 
@@ -112,11 +113,116 @@ def test_bad_factors_are_refused_before_anything_is_written(tmp_path, tiny_encod
     assert not folder.exists()
 
 
-def test_qdrant_stores_refuse_a_factor_they_would_not_apply(tmp_path, tiny_encoder):
-    pytest.importorskip("qdrant_edge")
-    with pytest.raises(ValueError, match="token_pool_factor applies to the local store only"):
-        SmartIndex.create(tmp_path / "q", tiny_encoder, store="qdrant-edge", token_pool_factor=2)
-    assert not (tmp_path / "q").exists()
+QDRANT_STORES = ["qdrant-edge", "qdrant"]
+
+
+def _create_on(kind: str, path, encoder, **kwargs) -> SmartIndex:
+    """An index on ``kind`` ("local", "qdrant-edge", or "qdrant": qdrant-client's local mode in a folder)."""
+    kwargs.setdefault("weights", ScoreWeights(1.0, 1.0))  # no label-free fit: the stores compare on one formula
+    if kind == "local":
+        return SmartIndex.create(path, encoder, compression="fp16", **kwargs)
+    pytest.importorskip("qdrant_edge" if kind == "qdrant-edge" else "qdrant_client")
+    options = {"url": str(path.parent / f"{path.name}-server"), "collection": "docs"} if kind == "qdrant" else {}
+    options.update(kwargs.pop("store_options", {}))
+    return SmartIndex.create(path, encoder, store=kind, store_options=options, **kwargs)
+
+
+@pytest.mark.parametrize("kind", QDRANT_STORES)
+def test_qdrant_stores_pool_and_search_as_the_local_store(kind, tmp_path, tiny_encoder):
+    texts = _texts(40, 24, seed=4)
+    ids = [f"d{i}" for i in range(len(texts))]
+    encoded = tiny_encoder.encode_documents(texts)
+    stored = int(pool_encoded(encoded, 2.0).lengths.sum())
+    queries = tiny_encoder.encode_queries(_texts(6, 5, seed=5))
+    local = _create_on("local", tmp_path / "local", tiny_encoder, token_pool_factor=2)
+    index = _create_on(kind, tmp_path / "q", tiny_encoder, token_pool_factor=2)
+    with local, index:
+        local.add_encoded(encoded, texts, ids=ids)
+        index.add_encoded(encoded, texts, ids=ids)
+        assert index.info()["token_pool_factor"] == 2.0
+        assert index.info()["tokens"] == local.info()["tokens"] == stored < int(encoded.lengths.sum())
+        for exhaustive in (False, True):
+            for a, b in zip(local.search_encoded(queries, k=8, exhaustive=exhaustive),
+                            index.search_encoded(queries, k=8, exhaustive=exhaustive)):
+                assert np.allclose([h.score for h in b], [h.score for h in a], atol=1e-3)
+                expected = {h.id: h.score for h in a}
+                for x, y in zip(a, b):  # the same hits; only a near tie (fp16 rounding) may swap two neighbours
+                    assert y.id == x.id or abs(expected.get(y.id, -9.0) - y.score) < 1e-3
+        for doc in ("d0", "d7"):  # pooled vectors carry their nearest real token's id and position
+            mine, theirs = index.store.document_tokens(doc), local.store.document_tokens(doc)
+            assert np.array_equal(mine.token_ids, theirs.token_ids) and np.array_equal(mine.positions, theirs.positions)
+            mine, theirs = index.explain(texts[7][:20], doc), local.explain(texts[7][:20], doc)
+            assert [(m.doc_token, m.doc_position) for m in mine.matches] == [(m.doc_token, m.doc_position) for m in theirs.matches]
+            assert all(m.doc_token in WORDS for m in mine.matches)  # real words of the document, not [UNK]/padding
+
+
+@pytest.mark.parametrize("kind", QDRANT_STORES)
+def test_qdrant_stores_chunk_the_pooled_tokens(kind, tmp_path, tiny_model_dir):
+    from smart_plugins.encoder import SmartEncoder
+
+    encoder = SmartEncoder(str(tiny_model_dir), device="cpu", truncation="chunk", chunk_overlap=8)
+    texts = _texts(6, 60, seed=6)
+    pooled_lengths = pool_encoded(encoder.encode_documents(texts), 2.0).lengths.tolist()
+    cap = 10 * 32  # floats: 10 tokens of the tiny model's 32 dims
+    with _create_on(kind, tmp_path / "q", encoder, token_pool_factor=2, store_options={"max_multivector_floats": cap}) as index:
+        index.add(texts, ids=list("abcdef"))
+        chunks = [-(-n // 10) for n in pooled_lengths]  # points per document, counted on the pooled tokens
+        assert max(chunks) > 1 and index.store._backend.count() == sum(chunks)
+        assert [len(index.store.document_tokens(i).tokens) for i in "abcdef"] == pooled_lengths
+
+
+@pytest.mark.parametrize("kind", ["local", *QDRANT_STORES])
+def test_every_store_keeps_the_factor_for_later_adds_and_refuses_another(kind, tmp_path, tiny_encoder):
+    folder = tmp_path / "i"
+    texts = _texts(6, 24, seed=2)
+    with _create_on(kind, folder, tiny_encoder, token_pool_factor=3) as idx:
+        idx.add(texts[:3], ids=["a", "b", "c"])
+    with SmartIndex.open(folder) as idx:
+        assert idx.store.token_pool_factor == 3.0
+        idx.add(texts[3:5], ids=["d", "e"])  # a later add pools with the recorded factor
+    with _create_on(kind, folder, tiny_encoder, exist_ok=True, token_pool_factor=3) as idx:
+        idx.upsert(texts[5:], ids=["f"])
+        lengths = [len(idx.store.document_tokens(i).tokens) for i in "abcdef"]
+    assert lengths == [max(1, int(n) // 3) for n in tiny_encoder.encode_documents(texts).lengths]
+    for other in (1, 2):
+        with pytest.raises(ValueError, match="pools token vectors with factor 3.0, not"):
+            _create_on(kind, folder, tiny_encoder, exist_ok=True, token_pool_factor=other)
+    if kind == "qdrant":  # a new folder bound to the same collection: its recorded factor decides
+        with pytest.raises(ValueError, match="collection 'docs' pools token vectors with factor 3.0, not 2.0"):
+            _create_on(kind, tmp_path / "other", tiny_encoder, exist_ok=True, token_pool_factor=2,
+                       store_options={"url": str(tmp_path / "i-server")})
+        with _create_on(kind, tmp_path / "other", tiny_encoder, exist_ok=True, token_pool_factor=3,
+                        store_options={"url": str(tmp_path / "i-server")}) as idx:
+            assert idx.store.token_pool_factor == 3.0 and len(idx) == 6
+    with SmartIndex.open(folder) as idx:  # refused reopenings closed their handle and changed nothing
+        assert len(idx) == 6 and idx.add(["red moon"], ids=["g"]) == ["g"]
+
+
+@pytest.mark.parametrize("kind", QDRANT_STORES)
+def test_a_qdrant_index_without_a_pooling_record_reads_as_factor_one(kind, tmp_path, tiny_encoder):
+    folder = tmp_path / "i"
+    texts = _texts(3, 20, seed=7)
+    with _create_on(kind, folder, tiny_encoder) as idx:  # factor 1 records nothing: as indexes older than pooling
+        idx.add(texts, ids=["a", "b", "c"])
+        bound = idx.store._backend.metadata()["smart_plugins"] if kind == "qdrant" else {}
+    assert "token_pooling" not in json.loads((folder / "smart-qdrant.json").read_text()) and "token_pooling" not in bound
+    with SmartIndex.open(folder) as idx:
+        assert idx.store.token_pool_factor == 1.0 and idx.info()["token_pool_factor"] == 1.0
+        idx.add(["red green blue star moon"], ids=["d"])
+        assert len(idx.store.document_tokens("d").tokens) == int(tiny_encoder.encode_documents(["red green blue star moon"]).lengths[0])
+    with pytest.raises(ValueError, match="pools token vectors with factor 1.0, not 2.0"):
+        _create_on(kind, folder, tiny_encoder, exist_ok=True, token_pool_factor=2)
+
+
+def test_a_damaged_pooling_record_on_qdrant_edge_is_reported_on_open(tmp_path, tiny_encoder):
+    folder = tmp_path / "q"
+    _create_on("qdrant-edge", folder, tiny_encoder, token_pool_factor=2).close()
+    record = json.loads((folder / "smart-qdrant.json").read_text())
+    assert record["token_pooling"] == {"method": "hierarchical", "pool_factor": 2.0}
+    record["token_pooling"]["pool_factor"] = 0.25
+    (folder / "smart-qdrant.json").write_text(json.dumps(record))
+    with pytest.raises(IndexCorruptedError, match=r"token_pooling.pool_factor must be >= 1"):
+        SmartIndex.open(folder)
 
 
 def test_a_damaged_pooling_record_is_reported_on_open(tmp_path, tiny_encoder):
