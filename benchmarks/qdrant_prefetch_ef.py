@@ -11,6 +11,7 @@ all on the same index in one run.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -22,7 +23,10 @@ from smart_plugins.evaluation.cache import EncodedCache
 from smart_plugins.evaluation.dataset import load_beir
 from smart_plugins.evaluation.encoding import encode_cached
 from smart_plugins.index import SmartIndex
-from smart_plugins.scoring import ScoreWeights, smart_scores, top_k
+from smart_plugins.scoring import ScoreWeights
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from qdrant_vs_local import exact_top10  # noqa: E402
 
 
 def main() -> None:
@@ -38,10 +42,7 @@ def main() -> None:
     docs, _ = encode_cached(encoder, data.doc_texts, "document", cache)
     queries, _ = encode_cached(encoder, data.query_texts, "query", cache)
     queries = queries.select(list(range(min(args.queries, len(queries)))))
-    exact = []
-    for q in range(len(queries)):
-        hybrid = smart_scores(queries.select([q]), docs, ScoreWeights(1, 1)).hybrid[0].numpy()
-        exact.append({data.doc_ids[i] for i in top_k(hybrid, 10)[1].tolist()})
+    exact = [set(top10) for top10 in exact_top10(docs, queries, data.doc_ids)]
     if not args.folder.exists():
         index = SmartIndex.create(args.folder, encoder, weights=ScoreWeights(1, 1), store="qdrant-edge")
         for start in range(0, len(docs), 4096):
