@@ -84,6 +84,8 @@ def encode_section(args: argparse.Namespace) -> dict[str, Any]:
         pooled = smart.encode(texts[:8]).pooled
         reference = plain.encode(texts[:8], convert_to_tensor=True).float().cpu()
         check[f"pooled max |diff| SmartEncoder vs ST {label}"] = float((pooled - reference).abs().max())
+        check[f"parameter dtype SmartEncoder {label}"] = str(next(smart.model.parameters()).dtype)
+        check[f"parameter dtype SentenceTransformer {label}"] = str(next(plain.parameters()).dtype)
     seconds = compare(methods, args.rounds, args.device)
     rows = {name: {"median_s": s, "per_s": len(texts) / s} for name, s in seconds.items()}
     for label in ("fp32", "bf16"):
@@ -116,6 +118,7 @@ def maxsim_section(name: str, n_queries: int, n_docs: int, args: argparse.Namesp
         "smart-plugins maxsim fp32": lambda: maxsim(q_tokens, q_offsets, d_tokens, d_offsets),
         "smart-plugins maxsim bf16": lambda: maxsim(q_bf16, q_offsets, d_bf16, d_offsets),
         "plain matmul fp32 (same shape)": lambda: q_tokens @ d_tokens.T,
+        "plain matmul bf16 (same shape)": lambda: q_bf16 @ d_bf16.T,
     }
     reference = st_maxsim(queries, docs, length_normalize=True).float().cpu()
     diff = {
@@ -127,6 +130,41 @@ def maxsim_section(name: str, n_queries: int, n_docs: int, args: argparse.Namesp
     rows = {n: {"median_ms": s * 1e3, "vs_st_best": st_best / s} for n, s in seconds.items()}
     return {"scenario": name, "queries": n_queries, "docs": n_docs, "doc_tokens": int(d_offsets[-1]), "rows": rows,
             "max_abs_diff_vs_st": diff}
+
+
+def multimodal_section(args: argparse.Namespace) -> dict[str, Any]:
+    """The multimodal code path on ``--device``: tiny random CLIP and Qwen3-VL, images and text, vs the CPU.
+
+    Correctness only (the models are random and tiny): token counts must match the CPU's exactly and the
+    vectors agree within float tolerance (fp32) or bf16 rounding.
+    """
+    import tempfile
+
+    from smart_plugins import SmartEncoder
+    from smart_plugins.encoder import tiny_models
+
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        images = [str(p) for p in tiny_models.write_test_images(Path(tmp) / "images")]
+        inputs = images + ["a red square on white", "blue stripes"]
+        builders = {"clip": tiny_models.build_tiny_clip}
+        if tiny_models.torchvision_works():
+            builders["qwen3-vl"] = tiny_models.build_tiny_qwen3_vl
+        for name, build in builders.items():
+            try:
+                folder = build(Path(tmp) / name)
+                cpu = SmartEncoder(str(folder), device="cpu", dtype="float32").encode(inputs)
+                row: dict[str, Any] = {"tokens_per_input": cpu.lengths.tolist()}
+                for label in ("fp32", "bf16"):
+                    dev = SmartEncoder(str(folder), device=args.device, dtype="float32" if label == "fp32" else "bfloat16").encode(inputs)
+                    row[f"{label} same token counts"] = dev.lengths.tolist() == cpu.lengths.tolist()
+                    row[f"{label} pooled max |diff|"] = float((dev.pooled.float() - cpu.pooled).abs().max())
+                    if dev.tokens.shape == cpu.tokens.shape:
+                        row[f"{label} tokens max |diff|"] = float((dev.tokens.float() - cpu.tokens).abs().max())
+                out[name] = row
+            except Exception as error:  # noqa: BLE001 - reported, so the timed sections still come back
+                out[name] = {"error": f"{type(error).__name__}: {error}"}
+    return out
 
 
 def device_name(device: str) -> str:
@@ -162,6 +200,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--doc-tokens", type=int, default=120)
     parser.add_argument("--query-tokens", type=int, default=16)
     parser.add_argument("--dim", type=int, default=384)
+    parser.add_argument("--large-batch-docs", type=int, default=0, help="also time a batch over this many docs (0: skip)")
+    parser.add_argument("--multimodal", action="store_true", help="also check tiny CLIP / Qwen3-VL on --device against the CPU")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
@@ -174,7 +214,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     report["encode"] = encode_section(args)
     report["maxsim"] = [maxsim_section("rerank", 1, args.rerank_docs, args),
                         maxsim_section("batch", args.batch_queries, args.batch_docs, args)]
+    if args.large_batch_docs > 0:
+        report["maxsim"].append(maxsim_section("large batch", args.batch_queries, args.large_batch_docs, args))
+    if args.multimodal:
+        report["multimodal"] = multimodal_section(args)
     print(markdown(report))
+    print(json.dumps({"checks": report["encode"]["checks"], "maxsim diff": [m["max_abs_diff_vs_st"] for m in report["maxsim"]],
+                      "multimodal": report.get("multimodal")}, indent=1))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1))
     return report
