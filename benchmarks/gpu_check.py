@@ -202,6 +202,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--large-batch-docs", type=int, default=0, help="also time a batch over this many docs (0: skip)")
     parser.add_argument("--multimodal", action="store_true", help="also check tiny CLIP / Qwen3-VL on --device against the CPU")
+    parser.add_argument("--skip-maxsim", action="store_true", help="time encoding only")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
     if args.device.startswith("cuda") and not torch.cuda.is_available():

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from smart_plugins.encoder.batch_assembly import BatchCollector, ForwardBatch
 from smart_plugins.encoder.encoded import EncodedTexts
 from smart_plugins.encoder.inputs import validate_inputs
 from smart_plugins.encoder.onnx_backend import SAME_VECTORS, check_backend
@@ -403,20 +404,11 @@ class SmartEncoder:
     def _encode_media(self, items: list[Any], prompt: str | None, kind: TextKind | None, batch_size: int) -> EncodedTexts:
         """Images, image+text dicts and messages: batched by count and by visual-token budget."""
         costs = visual_token_costs(items, self.model[0].processor, self.max_visual_tokens)
-        parts = []
+        collector, order = BatchCollector(), []
         for batch in plan_batches(costs, max_items=batch_size, budget=self.visual_token_budget):
-            pooled, vectors, ids, positions, _ = self._forward([items[i] for i in batch], prompt, kind)
-            parts.append((batch, pooled, vectors, ids, positions))
-        order = [i for part in parts for i in part[0]]
-        encoded = EncodedTexts.from_lists(
-            pooled=torch.cat([p[1] for p in parts]),
-            token_vectors=[v for p in parts for v in p[2]],
-            token_ids=[v for p in parts for v in p[3]],
-            positions=[v for p in parts for v in p[4]],
-        )
-        inverse = torch.empty(len(order), dtype=torch.int64)
-        inverse[torch.tensor(order, dtype=torch.int64)] = torch.arange(len(order))
-        return encoded.select(inverse)
+            collector.add(self._forward([items[i] for i in batch], prompt, kind))
+            order.extend(batch)
+        return collector.assemble(order)
 
     def _encode_texts(
         self, items: list[str], prompt: str | None, kind: TextKind | None, batch_size: int, show_progress_bar: bool | None
@@ -425,26 +417,22 @@ class SmartEncoder:
         order = sorted(range(len(pieces)), key=lambda i: -len(pieces[i].text))
         if show_progress_bar is None and len(pieces) <= 8 * batch_size:  # a short encode draws no bar
             show_progress_bar = False
-        outputs: list[tuple[Tensor, list[Tensor], list[Tensor], list[Tensor], Tensor]] = []
+        collector = BatchCollector()
         batches = range(0, len(order), batch_size)
         for start in track(batches, "Encoding", unit="batch", show_progress_bar=show_progress_bar):
             batch = [pieces[i] for i in order[start : start + batch_size]]
-            outputs.append(self._forward([p.text for p in batch], prompt, kind))
+            collector.add(self._forward([p.text for p in batch], prompt, kind))
         if self.truncation == "warn":
-            filled = (torch.cat([o[4] for o in outputs]) >= self.max_length).nonzero().flatten().tolist()
+            filled = (collector.lengths() >= self.max_length).nonzero().flatten().tolist()
             self._warn_if_truncated(items, prompt, [pieces[order[i]].text_index for i in filled])
-        pooled_sorted = torch.cat([o[0] for o in outputs])
-        vecs_sorted = [v for o in outputs for v in o[1]]
-        ids_sorted = [v for o in outputs for v in o[2]]
-        pos_sorted = [p for o in outputs for p in o[3]]
-        if len(pieces) != len(items):  # only chunk windows are shifted; whole texts keep their positions
-            pos_sorted = [v + pieces[order[i]].position_shift for i, v in enumerate(pos_sorted)]
+        if len(pieces) == len(items):
+            return collector.assemble(order)
+        pooled_sorted, vecs_sorted, ids_sorted, pos_sorted = collector.rows()
+        pos_sorted = [v + pieces[order[i]].position_shift for i, v in enumerate(pos_sorted)]  # chunk windows are shifted
         unsort = torch.empty(len(order), dtype=torch.int64)
         unsort[torch.tensor(order, dtype=torch.int64)] = torch.arange(len(order))
-        pooled = pooled_sorted[unsort]
         per_piece = [(vecs_sorted[j], ids_sorted[j], pos_sorted[j]) for j in unsort.tolist()]
-        if len(pieces) != len(items):
-            pooled, per_piece = self._merge_chunks(items, pieces, pooled, per_piece)
+        pooled, per_piece = self._merge_chunks(items, pieces, pooled_sorted[unsort], per_piece)
         return EncodedTexts.from_lists(
             pooled=pooled,
             token_vectors=[p[0] for p in per_piece],
@@ -555,9 +543,8 @@ class SmartEncoder:
         return merged_pooled, merged  # type: ignore[return-value]
 
     @torch.inference_mode()
-    def _forward(
-        self, texts: list[Any], prompt: str | None, kind: TextKind | None
-    ) -> tuple[Tensor, list[Tensor], list[Tensor], list[Tensor], Tensor]:
+    def _forward(self, texts: list[Any], prompt: str | None, kind: TextKind | None) -> ForwardBatch:
+        """One forward pass: pooled vectors and kept, normalised token vectors, packed, on the model's device."""
         extra = {"task": kind} if kind and "task" in self.model.get_model_kwargs() else {}
         features = self.model.preprocess(texts, prompt=prompt, **extra)
         prompt_length = features.get("prompt_length") if not self.token_policy.keep_prompt_tokens else None
@@ -592,17 +579,17 @@ class SmartEncoder:
         if bool(empty.any()):  # e.g. a text of punctuation under skip_punctuation: keep its real tokens
             keep[empty] = attention_mask[empty].bool()
         position_in_text = torch.cumsum(attention_mask.to(torch.int64), dim=1) - 1
-        counts = keep.sum(dim=1).tolist()
+        counts = keep.sum(dim=1)
         vectors = F.normalize(states[keep].float(), dim=-1)
         if weight_logits is not None:  # a query under an adapter that weights query tokens
-            vectors = weight_tokens(vectors, weight_logits[keep], keep.sum(dim=1))
-        vectors = vectors.cpu()
-        return (
-            pooled.cpu(),
-            list(vectors.split(counts)),
-            list(input_ids[keep].to(torch.int64).cpu().split(counts)),
-            list(position_in_text[keep].cpu().split(counts)),
-            attention_mask.sum(dim=1).cpu(),
+            vectors = weight_tokens(vectors, weight_logits[keep], counts)
+        return ForwardBatch(
+            pooled=pooled,
+            vectors=vectors,
+            token_ids=input_ids[keep].to(torch.int64),
+            positions=position_in_text[keep],
+            counts=counts,
+            lengths=attention_mask.sum(dim=1).to(torch.int64),
         )
 
 
