@@ -176,7 +176,7 @@ def device_name(device: str) -> str:
 def markdown(report: dict[str, Any]) -> str:
     lines = [f"device {report['device']} ({report['device_name']}), torch {report['torch']}", "",
              "| section | method | median | rate | vs sentence-transformers |", "|---|---|---|---|---|"]
-    enc = report["encode"]
+    enc = report["encode"] or {"rows": {}}
     for name, row in enc["rows"].items():
         lines.append(f"| encode {enc['texts']} texts, batch {enc['batch_size']} | {name} | {row['median_s']:.3f} s | "
                      f"{row['per_s']:.1f} texts/s | {row['vs_st_same_dtype']:.2f}x (same dtype) |")
@@ -203,6 +203,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--large-batch-docs", type=int, default=0, help="also time a batch over this many docs (0: skip)")
     parser.add_argument("--multimodal", action="store_true", help="also check tiny CLIP / Qwen3-VL on --device against the CPU")
     parser.add_argument("--skip-maxsim", action="store_true", help="time encoding only")
+    parser.add_argument("--skip-encode", action="store_true", help="time MaxSim only")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
@@ -212,7 +213,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             raise SystemExit(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
     report: dict[str, Any] = {"device": args.device, "device_name": device_name(args.device), "torch": torch.__version__,
                               "threads": torch.get_num_threads(), "args": vars(args)}
-    report["encode"] = encode_section(args)
+    import smart_plugins
+
+    report["smart_plugins"] = smart_plugins.__file__
+    report["encode"] = None if args.skip_encode else encode_section(args)
     report["maxsim"] = [maxsim_section("rerank", 1, args.rerank_docs, args),
                         maxsim_section("batch", args.batch_queries, args.batch_docs, args)]
     if args.large_batch_docs > 0:
@@ -220,7 +224,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.multimodal:
         report["multimodal"] = multimodal_section(args)
     print(markdown(report))
-    print(json.dumps({"checks": report["encode"]["checks"], "maxsim diff": [m["max_abs_diff_vs_st"] for m in report["maxsim"]],
+    print(json.dumps({"smart_plugins": report["smart_plugins"], "checks": (report["encode"] or {}).get("checks"), "maxsim diff": [m["max_abs_diff_vs_st"] for m in report["maxsim"]],
                       "multimodal": report.get("multimodal")}, indent=1))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1))

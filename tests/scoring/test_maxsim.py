@@ -128,3 +128,18 @@ def test_reduce_similarities_matches_maxsim():
     d_tokens, d_offsets = pack_tokens(DOCS)
     reduced = reduce_similarities(d_tokens @ q_tokens.T, d_offsets, q_offsets)
     assert torch.allclose(reduced, maxsim(q_tokens, q_offsets, d_tokens, d_offsets), atol=1e-6)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+@pytest.mark.parametrize("skewed", [False, True])
+def test_gpu_large_batch_matches_cpu(skewed):
+    """A batch of realistic size on a GPU (one long document among short ones, too) equals the CPU kernel."""
+    lengths = [90 + (i * 37) % 60 for i in range(300)]
+    if skewed:
+        lengths[0] = 5000
+    queries, docs = _texts([16] * 32, dim=64, seed=8), _texts(lengths, dim=64, seed=9)
+    q_tokens, q_offsets = pack_tokens(queries)
+    d_tokens, d_offsets = pack_tokens(docs)
+    cpu = maxsim(q_tokens, q_offsets, d_tokens, d_offsets)
+    gpu = maxsim(q_tokens.cuda(), q_offsets, d_tokens.cuda(), d_offsets)
+    assert torch.allclose(gpu.cpu(), cpu, atol=1e-5)
