@@ -7,6 +7,7 @@ from typing import Any
 
 from smart_plugins.index.local_store import LocalStore
 from smart_plugins.index.smart_index import SmartIndex
+from smart_plugins.index.token_pooling import writes_already_pooled
 
 
 def export_to_qdrant(
@@ -37,8 +38,10 @@ def export_to_qdrant(
 
     The tokens written are the source codec's reconstruction (exact for ``fp32``, within fp16
     rounding for ``fp16``, the codec's approximation otherwise): the copy scores as the source
-    does, up to Qdrant's storage type. Ids keep their insertion order; the encoder description and
-    default weights carry over, with how they were chosen (``weights_source``).
+    does, up to Qdrant's storage type. Ids keep their insertion order; the encoder description,
+    the token pool factor and default weights carry over, with how they were chosen
+    (``weights_source``). A pooled source's vectors are copied as stored (not pooled again); later
+    writes to the copy are pooled with the same factor.
 
     Examples
     --------
@@ -65,10 +68,12 @@ def export_to_qdrant(
         weights=source.weights,
         store="qdrant" if server else "qdrant-edge",
         store_options=store_options,
+        token_pool_factor=store.token_pool_factor,
     )
     try:
-        for ids, texts, metas, encoded in store.iterate(chunk):
-            copy.add_encoded(encoded, texts, ids=ids, metadata=metas)
+        with writes_already_pooled(copy.store):  # the source's stored vectors are pooled already
+            for ids, texts, metas, encoded in store.iterate(chunk):
+                copy.add_encoded(encoded, texts, ids=ids, metadata=metas)
         source_of_weights = store.weights_source()
         if source_of_weights.get("kind") != "explicit":  # a fitted default stays fitted (and refits as the copy grows)
             copy.store.set_weights(source.weights, source=source_of_weights)

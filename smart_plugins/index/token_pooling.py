@@ -27,6 +27,7 @@ A factor of 1 is no pooling: the batches pass through untouched (bit-identical s
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import numbers
@@ -228,3 +229,18 @@ def pool_batches(batches: Iterable[EncodedTexts], factor: float) -> Iterable[Enc
 def _pooled(batches: Iterable[EncodedTexts], factor: float) -> Iterator[EncodedTexts]:
     for batch in batches:
         yield pool_encoded(batch, factor)
+
+
+@contextlib.contextmanager
+def writes_already_pooled(store: Any) -> Iterator[None]:
+    """Inside the block, ``store`` writes token vectors as given: they were pooled by the index they come from.
+
+    For copying one index into another of the same factor (``export_to_qdrant``): the copy records
+    the factor, so later writes are pooled, but the copied vectors are not pooled a second time.
+    """
+    factor = store._pool_factor
+    store._pool_factor = 1.0
+    try:
+        yield
+    finally:
+        store._pool_factor = factor
