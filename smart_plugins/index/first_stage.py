@@ -26,6 +26,20 @@ torch = lazy_module("torch", globals())
 logger = logging.getLogger(__name__)
 
 FIRST_STAGES = tuple(FIRST_STAGE_OPTIONS)
+
+
+def hnsw_ef(k: int, ef_search: int | None = None) -> int:
+    """HNSW beam width of a search for ``k`` neighbours: ``max(ef_search, k)`` (default ``ef_search``: the
+    library's); the one rule of the local graph and of Qdrant's pooled prefetch.
+
+    Examples
+    --------
+    >>> hnsw_ef(100), hnsw_ef(500), hnsw_ef(10, ef_search=64)
+    (128, 500, 64)
+    """
+    if ef_search is None:
+        ef_search = FIRST_STAGE_OPTIONS["hnsw"]["ef_search"][0]
+    return max(int(ef_search), int(k))
 _BLOCK_ROWS = 65536
 
 
@@ -159,7 +173,7 @@ class HnswFirstStage:
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise ModuleNotFoundError("the hnsw first stage needs faiss: pip install 'smart-plugins[index]'") from exc
         self.sync(segments)
-        self._index.hnsw.efSearch = max(self.ef_search, k)
+        self._index.hnsw.efSearch = hnsw_ef(k, self.ef_search)
         scores, rows = self._index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
         return scores, rows
 

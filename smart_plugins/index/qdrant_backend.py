@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from smart_plugins.index.qdrant_filters import Node
-from smart_plugins.index.validation import FIRST_STAGE_OPTIONS
+from smart_plugins.index.first_stage import hnsw_ef
 
 #: Floats a Qdrant server accepts in one multivector (2,730 tokens at 384-d).
 MAX_MULTIVECTOR_FLOATS = 1_048_576
@@ -37,7 +37,7 @@ def prefetch_ef(n_candidates: int) -> int:
     >>> prefetch_ef(100), prefetch_ef(500)
     (128, 500)
     """
-    return max(FIRST_STAGE_OPTIONS["hnsw"]["ef_search"][0], int(n_candidates))
+    return hnsw_ef(n_candidates)
 
 
 def import_qdrant(module: str) -> Any:
