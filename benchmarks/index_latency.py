@@ -108,7 +108,7 @@ def pct(values: list[float], q: float) -> float:
 def build(folder: Path, n: int, args: argparse.Namespace, first_stage: str) -> tuple[SmartIndex, float, EncodedTexts]:
     topics = topic_directions(n, args.dim)
     index = SmartIndex.create(folder, _StubEncoder(args.dim), compression=args.compression, first_stage=first_stage,  # type: ignore[arg-type]
-                              weights=(1, 1))  # explicit: no label-free fit on synthetic texts
+                              weights="1:1")  # explicit: no label-free fit on synthetic texts
     spent = 0.0
     first_chunk = None
     for start in range(0, n, SEGMENT_DOCS):

@@ -77,7 +77,7 @@ def main() -> None:
         per_page = float(encoded.lengths.float().mean())
         sizes = {}
         for compression in ("fp16", "residual-2"):
-            index = SmartIndex.create(None, encoder, compression=compression, weights=(1, 1))  # no label-free fit: storage only
+            index = SmartIndex.create(None, encoder, compression=compression, weights="1:1")  # no label-free fit: storage only
             index.add_encoded(encoded, paths)
             sizes[compression] = index.info()["token_bytes_per_token"] * per_page
             index.close()

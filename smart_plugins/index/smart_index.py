@@ -102,7 +102,7 @@ class SmartIndex:
         *,
         compression: str = DEFAULT_COMPRESSION,
         exist_ok: bool = False,
-        weights: ScoreWeights | None = None,
+        weights: ScoreWeights | str | None = None,
         first_stage: str = "exact",
         first_stage_options: dict[str, Any] | None = None,
         lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT,
@@ -123,7 +123,8 @@ class SmartIndex:
         exist_ok:
             Open an existing index instead of failing (its encoder and compression must match).
         weights:
-            Default hybrid weights stored with the index. None (default): the label-free
+            Default hybrid weights stored with the index: a ScoreWeights or a ``"POOL:LATE"``
+            string such as ``"1:1"``. None (default): the label-free
             default, λ fitted on pseudo-queries drawn from the index's own documents at 32
             documents and each doubling (1:1 until then); explicit weights are never replaced.
         first_stage:
@@ -153,6 +154,7 @@ class SmartIndex:
         enc = resolve_encoder(encoder)
         check_lock_timeout(lock_timeout)
         token_pool_factor = token_pooling.check_pool_factor(token_pool_factor)
+        weights = None if weights is None else resolve_weights(weights, FALLBACK.as_dict())
         folder = None if path is None else Path(path)
         if folder is not None and _holds_index(folder):
             if not exist_ok:

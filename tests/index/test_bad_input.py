@@ -135,3 +135,13 @@ def test_string_weights_score_like_score_weights(index):
     from smart_plugins.scoring import ScoreWeights
 
     assert index.search("red star", weights="0.5:1") == index.search("red star", weights=ScoreWeights(0.5, 1))
+
+
+def test_create_takes_string_weights_and_names_a_wrong_type(tmp_path, tiny_encoder):
+    from smart_plugins.scoring import ScoreWeights
+
+    with SmartIndex.create(tmp_path / "s", tiny_encoder, weights="0.5:1") as index:
+        assert index.weights == ScoreWeights(0.5, 1) and index.info()["weights_source"] == {"kind": "explicit"}
+    with pytest.raises(TypeError, match="weights must be a ScoreWeights or a 'POOL:LATE' string"):
+        SmartIndex.create(tmp_path / "t", tiny_encoder, weights=(1, 1))
+    assert not (tmp_path / "t").exists()  # nothing written
