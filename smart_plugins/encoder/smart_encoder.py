@@ -69,9 +69,12 @@ class SmartEncoder:
     ----------
     model:
         A loaded ``SentenceTransformer``, a local folder, a hub name, or a packaged-model
-        alias (``"minilm"``, ``"mpnet"``; see :mod:`smart_plugins.models`).
+        alias (``"minilm"``, ``"mpnet"``; see :mod:`smart_plugins.models`). A loaded model is
+        used as it is: it stays on its device and in its dtype unless ``device`` / ``dtype``
+        are given, which move / cast it in place (as ``SentenceTransformer.to`` does).
     device:
-        ``"cuda"``, ``"cpu"``, ... ; default: the GPU when one is present, else the CPU.
+        ``"cuda"``, ``"cpu"``, ... ; default: the GPU when one is present, else the CPU (for a
+        loaded model: its own device).
     dtype:
         ``"float16"`` or ``"bfloat16"`` runs the backbone in half precision (GPU);
         outputs are always float32.
@@ -140,9 +143,10 @@ class SmartEncoder:
             raise ValueError(f"dtype must be one of {tuple(_DTYPES)} or a floating torch.dtype, got {dtype!r}")
         from sentence_transformers import SentenceTransformer
 
-        device = device or default_device()
-        if isinstance(model, SentenceTransformer):
-            self.model = model.to(device)
+        callers_model = isinstance(model, SentenceTransformer)
+        device = device or (model.device if callers_model else default_device())
+        if callers_model:
+            self.model = model.to(device) if torch.device(device) != model.device else model
             card = getattr(model, "model_card_data", None)
             self.model_name = str(getattr(card, "base_model", None) or "SentenceTransformer")
         else:
@@ -154,7 +158,7 @@ class SmartEncoder:
 
             self.model = load_sentence_transformer(path, device=str(device), **(model_kwargs or {}))
         self.family = detect_family(self.model)
-        if dtype is None:
+        if dtype is None and not callers_model:  # a model the caller passed keeps its dtype
             dtype = default_dtype(self.family, device)
         if dtype is not None:
             self.model.to(_DTYPES[dtype] if isinstance(dtype, str) else dtype)
@@ -179,7 +183,7 @@ class SmartEncoder:
         if max(hidden_layers, int(getattr(self._adapter, "layers", 1))) > 1:
             expose_hidden_layers(self.model)
         if self.backend != "torch":
-            self._use_backend(dtype, callers_model=isinstance(model, SentenceTransformer))
+            self._use_backend(dtype, callers_model=callers_model)
 
     def _use_backend(self, dtype: Any, *, callers_model: bool) -> None:
         """Run the backbone through an exported graph (:func:`~smart_plugins.encoder.onnx_backend.use_backend`);

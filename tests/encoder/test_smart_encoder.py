@@ -218,3 +218,20 @@ def test_encoding_bar_follows_the_progress_convention(tiny_encoder):
         tiny_encoder.encode(texts, batch_size=1, show_progress_bar=True)
     assert "Encoding" not in quiet.getvalue()
     assert "Encoding" in shown.getvalue()
+
+
+def test_a_loaded_model_keeps_its_device_and_dtype_unless_asked(tiny_model_dir, monkeypatch):
+    """With defaults that would move it (a GPU visible) or cast it (bf16 for VLMs on CUDA), a
+    SentenceTransformer the caller passes stays where and as it is; explicit arguments still apply."""
+    from sentence_transformers import SentenceTransformer
+
+    from smart_plugins.encoder import smart_encoder
+
+    monkeypatch.setattr(smart_encoder, "default_device", lambda: "cuda")
+    monkeypatch.setattr(smart_encoder, "default_dtype", lambda family, device: torch.bfloat16)
+    model = SentenceTransformer(str(tiny_model_dir), device="cpu")
+    encoder = SmartEncoder(model)
+    assert encoder.device.type == "cpu" and next(model.parameters()).dtype == torch.float32
+    assert encoder.encode(["red star"]).pooled.shape[0] == 1
+    SmartEncoder(model, dtype="bfloat16")  # asked for: cast in place, as SentenceTransformer.to does
+    assert next(model.parameters()).dtype == torch.bfloat16
