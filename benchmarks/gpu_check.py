@@ -167,6 +167,34 @@ def multimodal_section(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def train_section(args: argparse.Namespace) -> dict[str, Any]:
+    """Train a token adapter on ``--device`` (3-layer mix + query weights, D=128, generated pairs), save it,
+    reload it on the device and on the CPU, and compare what the two encode (correctness, and the time)."""
+    import tempfile
+
+    from smart_plugins import SmartEncoder
+    from smart_plugins.models import resolve_model_name
+    from smart_plugins.training import AdapterTrainingConfig, TrainingPair, save_model, train_adapter
+
+    texts = make_texts(args.train_pairs, seed=1)
+    pairs = [TrainingPair(" ".join(t.split()[:8]), t) for t in texts]
+    config = AdapterTrainingConfig(dim=128, layers=3, query_weights=True, epochs=2, hard_negatives=2)
+    start = time.perf_counter()
+    base = SmartEncoder(resolve_model_name(args.model), device=args.device, dtype="float32")
+    model, report = train_adapter(base, pairs, config, show_progress_bar=False)
+    seconds = time.perf_counter() - start
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = save_model(model, Path(tmp) / "adapter")
+        sample = make_texts(16, seed=2)
+        on_device = SmartEncoder(str(folder), device=args.device, dtype="float32").encode(sample, kind="query")
+        on_cpu = SmartEncoder(str(folder), device="cpu", dtype="float32").encode(sample, kind="query")
+    return {"pairs": len(pairs), "train_seconds": seconds, "epoch_losses": list(report.epoch_losses),
+            "adapter": {k: v for k, v in report.adapter.items() if k != "sha256"},
+            "same token counts device vs cpu": on_device.lengths.tolist() == on_cpu.lengths.tolist(),
+            "tokens max |diff| device vs cpu": float((on_device.tokens - on_cpu.tokens).abs().max()),
+            "pooled max |diff| device vs cpu": float((on_device.pooled - on_cpu.pooled).abs().max())}
+
+
 def device_name(device: str) -> str:
     if device.startswith("cuda"):
         return torch.cuda.get_device_name(torch.device(device))
@@ -204,6 +232,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--multimodal", action="store_true", help="also check tiny CLIP / Qwen3-VL on --device against the CPU")
     parser.add_argument("--skip-maxsim", action="store_true", help="time encoding only")
     parser.add_argument("--skip-encode", action="store_true", help="time MaxSim only")
+    parser.add_argument("--train-pairs", type=int, default=0, help="also train an adapter on this many generated pairs on --device (0: skip)")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
@@ -223,9 +252,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         report["maxsim"].append(maxsim_section("large batch", args.batch_queries, args.large_batch_docs, args))
     if args.multimodal:
         report["multimodal"] = multimodal_section(args)
+    if args.train_pairs > 0:
+        report["train"] = train_section(args)
     print(markdown(report))
     print(json.dumps({"smart_plugins": report["smart_plugins"], "checks": (report["encode"] or {}).get("checks"), "maxsim diff": [m["max_abs_diff_vs_st"] for m in report["maxsim"]],
-                      "multimodal": report.get("multimodal")}, indent=1))
+                      "multimodal": report.get("multimodal"), "train": report.get("train")}, indent=1))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1))
     return report
