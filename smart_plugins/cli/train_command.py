@@ -34,7 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     defaults = AdapterTrainingConfig()
     parser.add_argument("--dim", type=int, default=defaults.dim, help=f"adapter output size D (default: {defaults.dim})")
     parser.add_argument("--layers", type=int, default=defaults.layers,
-                        help="mix the last N layers' token states with learned weights (default: 1, the last layer)")
+                        help="mix the last N layers' token states with learned weights (default: 1, the last layer; "
+                             "--layers 3 --query-weights measured best: +2.2 pt mean nDCG@10 over the untrained hybrid "
+                             "against +1.0 for the default, at 3x the training memory; docs/training.md)")
     parser.add_argument("--query-weights", action="store_true", help="learn a weight per query token (default: uniform)")
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
