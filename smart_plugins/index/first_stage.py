@@ -120,6 +120,7 @@ class HnswFirstStage:
         self._index: Any = None
         self._covered: list[tuple[str, str]] = []  # (segment name, pooled sha256) in graph order
         self._tried_saved = False
+        self._synced: list[Segment] = []  # the segment objects the graph was last synced with
 
     def _key(self, segments: Sequence[Segment]) -> GraphKey:
         return GraphKey(int(segments[0].pooled.shape[1]), self.m, self.ef_construction)
@@ -142,6 +143,8 @@ class HnswFirstStage:
 
     def sync(self, segments: Sequence[Segment]) -> None:
         """Load, extend or build the graph so it covers ``segments`` (saved when it grew)."""
+        if self._index is not None and len(segments) == len(self._synced) and all(a is b for a, b in zip(segments, self._synced)):
+            return  # the same segment objects as last time (a commit or compaction makes new ones)
         faiss = import_faiss()
 
         current = [(s.name, _pooled_sha(s)) for s in segments]
@@ -161,6 +164,7 @@ class HnswFirstStage:
                 self._index.add(np.ascontiguousarray(segment.pooled, dtype=np.float32))
                 grew = True
             self._covered.append(identity)
+        self._synced = list(segments)
         if grew and self.writable:
             assert self.folder is not None
             if not save_graph(self.folder, self._index, key, self._covered):

@@ -270,6 +270,22 @@ def test_hnsw_first_stage_agrees_on_small_index(tmp_path, tiny_encoder, corpus):
         assert [h.id for h in approx] == [h.id for h in exact]
 
 
+def test_hnsw_graph_follows_adds_and_other_writers_after_a_search(tmp_path, tiny_encoder):
+    """The graph is reused while the segments are unchanged, and extended as soon as they change
+    (more documents than candidates, so the HNSW stage, not the exact one, answers)."""
+    words = "red green blue star moon apple banana java rust perl python server client module index".split()
+    texts = [f"{words[i % 15]} {words[(i * 7) % 15]} {words[(i * 11) % 15]} number {i}" for i in range(40)]
+    with SmartIndex.create(tmp_path / "h", tiny_encoder, compression="fp32", first_stage="hnsw", weights="1:0") as idx:
+        idx.add(texts[:20], ids=[str(i) for i in range(20)])
+        idx.search("red star", k=2, candidates=4)
+        idx.search("red star", k=2, candidates=4)  # unchanged segments: nothing to sync
+        idx.add(texts[20:], ids=[str(i) for i in range(20, 40)])
+        assert idx.search(texts[33], k=1, candidates=4)[0].id == "33"
+        with SmartIndex.open(tmp_path / "h", tiny_encoder) as other:
+            other.add(["a brand new text about green apples"], ids=["new"])
+        assert idx.search("a brand new text about green apples", k=1, candidates=4)[0].id == "new"
+
+
 def test_add_encoded_and_search_encoded_match_text_paths(tmp_path, tiny_encoder, corpus):
     ids, texts, metas = corpus
     with SmartIndex.create(tmp_path / "e", tiny_encoder, compression="fp32") as idx:
