@@ -29,7 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--split", default="train", help="qrels split to train on (default: train)")
     parser.add_argument("--pseudo-queries", type=int, default=None, metavar="N",
                         help="no labels: train on N pairs drawn from corpus.jsonl alone (an 8-word span of a document "
-                             "as the query, that document as the positive); queries.jsonl and qrels are not read")
+                             "as the query, that document as the positive); queries.jsonl and qrels are not read. "
+                             "Measured: it shrinks the tokens but does not beat the untrained label-free default "
+                             "(docs/training.md); index with weights 1:1")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for the trained model (must not exist unless --overwrite)")
     defaults = AdapterTrainingConfig()
     parser.add_argument("--dim", type=int, default=defaults.dim, help=f"adapter output size D (default: {defaults.dim})")
