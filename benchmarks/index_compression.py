@@ -42,6 +42,7 @@ def main() -> None:
     parser.add_argument("--workdir", default=tempfile.gettempdir())
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     args = parser.parse_args()
+    Path(args.workdir).mkdir(parents=True, exist_ok=True)  # a new --workdir is created, not an error
     torch.set_num_threads(args.threads)
 
     data = load_beir(args.dataset, split=args.split, max_queries=args.max_queries)

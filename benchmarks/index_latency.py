@@ -236,6 +236,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: one query per core)")
     parser.add_argument("--workdir", default=tempfile.gettempdir())
     args = parser.parse_args()
+    Path(args.workdir).mkdir(parents=True, exist_ok=True)  # a new --workdir is created, not an error
     torch.set_num_threads(args.threads)
     print(f"torch threads {torch.get_num_threads()}, compression {args.compression}, dim {args.dim}, "
           f"~{args.avg_tokens} tokens/doc, {args.queries} queries, candidates {args.candidates}")

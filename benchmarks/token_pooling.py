@@ -61,6 +61,7 @@ def main() -> None:
                         help="only time it: encode the first N documents of the first task and pool them at each factor "
                              "(side by side, in one run; wrap in flock /tmp/cpu-heavy.lock)")
     args = parser.parse_args()
+    Path(args.workdir).mkdir(parents=True, exist_ok=True)  # a new --workdir is created, not an error
     torch.set_num_threads(args.threads)
     encoder = SmartEncoder(args.model, device="cpu")
     if args.timing:
