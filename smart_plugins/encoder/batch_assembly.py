@@ -12,7 +12,7 @@ writes the final tensor.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 from torch import Tensor
@@ -21,6 +21,19 @@ from smart_plugins.encoder.encoded import EncodedTexts
 
 #: Most bytes of kept token vectors held on an accelerator before the batches move to the host.
 MAX_DEVICE_BYTES = 2 * 1024**3
+
+
+def inverse_order(order: list[int]) -> Tensor:
+    """The permutation that puts rows produced in ``order`` (row ``j`` was input ``order[j]``) back in input order.
+
+    Examples
+    --------
+    >>> inverse_order([2, 0, 1]).tolist()
+    [1, 2, 0]
+    """
+    unsort = torch.empty(len(order), dtype=torch.int64)
+    unsort[torch.tensor(order, dtype=torch.int64)] = torch.arange(len(order))
+    return unsort
 
 
 @dataclass(frozen=True)
@@ -63,7 +76,7 @@ class ForwardBatch:
 
     def to_host(self) -> ForwardBatch:
         """The same batch on the CPU."""
-        return ForwardBatch(*(t.cpu() for t in (self.pooled, self.vectors, self.token_ids, self.positions, self.counts, self.lengths)))
+        return ForwardBatch(*(getattr(self, f.name).cpu() for f in fields(self)))
 
     def rows(self) -> tuple[Tensor, list[Tensor], list[Tensor], list[Tensor], Tensor]:
         """``(pooled, vectors per row, ids per row, positions per row, lengths)``, on the host."""
@@ -75,8 +88,7 @@ class ForwardBatch:
     @staticmethod
     def cat(batches: list[ForwardBatch]) -> ForwardBatch:
         """The batches as one, rows in the order given (on their device)."""
-        return ForwardBatch(*(torch.cat([getattr(b, name) for b in batches]) for name in
-                              ("pooled", "vectors", "token_ids", "positions", "counts", "lengths")))
+        return ForwardBatch(*(torch.cat([getattr(b, f.name) for b in batches]) for f in fields(ForwardBatch)))
 
 
 class BatchCollector:
@@ -129,8 +141,7 @@ class BatchCollector:
 
     def assemble(self, order: list[int]) -> EncodedTexts:
         """The rows as :class:`EncodedTexts` in input order; row ``j`` added was input ``order[j]``."""
-        unsort = torch.empty(len(order), dtype=torch.int64)
-        unsort[torch.tensor(order, dtype=torch.int64)] = torch.arange(len(order))
+        unsort = inverse_order(order)
         if not self._on_host and self._batches and self._batches[0].vectors.device.type != "cpu":
             return _assemble_on_device(ForwardBatch.cat(self._batches), unsort)
         pooled, vectors, ids, positions = self.rows()

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from smart_plugins.encoder.batch_assembly import BatchCollector, ForwardBatch
+from smart_plugins.encoder.batch_assembly import BatchCollector, ForwardBatch, inverse_order
 from smart_plugins.encoder.encoded import EncodedTexts
 from smart_plugins.encoder.inputs import validate_inputs
 from smart_plugins.encoder.onnx_backend import SAME_VECTORS, check_backend
@@ -146,7 +146,7 @@ class SmartEncoder:
         callers_model = isinstance(model, SentenceTransformer)
         device = device or (model.device if callers_model else default_device())
         if callers_model:
-            self.model = model.to(device) if torch.device(device) != model.device else model
+            self.model = model.to(device)  # in place; a no-op on its own device
             card = getattr(model, "model_card_data", None)
             self.model_name = str(getattr(card, "base_model", None) or "SentenceTransformer")
         else:
@@ -400,10 +400,7 @@ class SmartEncoder:
             else:
                 parts.append(self._encode_media(group, prompt, kind, batch_size))
             order.extend(indices)
-        joined = EncodedTexts.concat(parts)
-        inverse = torch.empty(len(order), dtype=torch.int64)
-        inverse[torch.tensor(order, dtype=torch.int64)] = torch.arange(len(order))
-        return joined.select(inverse)
+        return EncodedTexts.concat(parts).select(inverse_order(order))
 
     def _encode_media(self, items: list[Any], prompt: str | None, kind: TextKind | None, batch_size: int) -> EncodedTexts:
         """Images, image+text dicts and messages: batched by count and by visual-token budget."""
@@ -433,8 +430,7 @@ class SmartEncoder:
             return collector.assemble(order)
         pooled_sorted, vecs_sorted, ids_sorted, pos_sorted = collector.rows()
         pos_sorted = [v + pieces[order[i]].position_shift for i, v in enumerate(pos_sorted)]  # chunk windows are shifted
-        unsort = torch.empty(len(order), dtype=torch.int64)
-        unsort[torch.tensor(order, dtype=torch.int64)] = torch.arange(len(order))
+        unsort = inverse_order(order)
         per_piece = [(vecs_sorted[j], ids_sorted[j], pos_sorted[j]) for j in unsort.tolist()]
         pooled, per_piece = self._merge_chunks(items, pieces, pooled_sorted[unsort], per_piece)
         return EncodedTexts.from_lists(

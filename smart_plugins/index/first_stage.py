@@ -126,8 +126,7 @@ class HnswFirstStage:
         self.options = options  # as committed in the manifest; a change of options means a new stage
         self.m = int(checked.get("m", defaults["m"]))
         self.ef_construction = int(checked.get("ef_construction", defaults["ef_construction"]))
-        self.ef_search = int(checked.get("ef_search", defaults["ef_search"]))
-        self._ef_search_given = "ef_search" in checked  # else the beam also grows with the graph (hnsw_ef)
+        self.ef_search: int | None = checked.get("ef_search")  # None: the library's, growing with the graph (hnsw_ef)
         self.folder = None if folder is None else Path(folder)
         self.writable = writable and folder is not None
         self._index: Any = None
@@ -190,7 +189,7 @@ class HnswFirstStage:
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise ModuleNotFoundError("the hnsw first stage needs faiss: pip install 'smart-plugins[index]'") from exc
         self.sync(segments)
-        self._index.hnsw.efSearch = hnsw_ef(k, self.ef_search if self._ef_search_given else None, self._index.ntotal)
+        self._index.hnsw.efSearch = hnsw_ef(k, self.ef_search, self._index.ntotal)
         scores, rows = self._index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
         return scores, rows
 
