@@ -12,6 +12,11 @@ machine). Each backend encodes that subset; pooled, late and hybrid (1:1) runs (
 first stage) are scored with ir-measures (``smart_plugins.evaluation.metrics``) and reported as
 nDCG@10 and the change from torch in points.
 
+``--autocast bfloat16`` adds torch in mixed precision (``SmartEncoder(autocast="bfloat16")``, and
+plain ``SentenceTransformer.encode`` under the same ``torch.autocast`` beside it); ``--dtypes
+bfloat16`` adds torch with its weights cast to bfloat16. Both are fast only on CPUs with native
+bf16 matrix units (AMX or AVX512-BF16; ``cpu_has_native_bf16()``, recorded in the JSON).
+
 Run (speed under the shared lock, quality separately: it is not timed):
   flock /tmp/cpu-heavy.lock python benchmarks/encode_backends.py --skip-quality
   python benchmarks/encode_backends.py --skip-speed --docs 2000
@@ -31,6 +36,7 @@ import torch
 
 from smart_plugins import SmartEncoder
 from smart_plugins.encoder.onnx_backend import BACKEND_NAMES
+from smart_plugins.encoder.precision import autocast_context, cpu_has_native_bf16
 from smart_plugins.evaluation.dataset import load_beir
 from smart_plugins.evaluation.metrics import evaluate_run
 from smart_plugins.evaluation.retrieval import score_candidates
@@ -41,8 +47,16 @@ MODES = {"pooled": ScoreWeights(1.0, 0.0), "late": ScoreWeights(0.0, 1.0), "hybr
 
 
 def speed(encoders: dict[str, SmartEncoder], passages: list[str], rounds: int, batch_size: int) -> dict[str, Any]:
-    plain = encoders["torch"].model
-    methods = {"SentenceTransformer.encode (torch)": lambda: plain.encode(passages, batch_size=batch_size, convert_to_tensor=True)}
+    methods = {}
+    for name in ("torch", *(n for n in encoders if n.startswith("torch-"))):  # plain ST in each torch precision
+        encoder = encoders[name]
+        label = "torch" if name == "torch" else f"torch, {name.removeprefix('torch-')}"
+
+        def plain(e: SmartEncoder = encoder) -> Any:
+            with autocast_context(e.device, e.autocast):
+                return e.model.encode(passages, batch_size=batch_size, convert_to_tensor=True)
+
+        methods[f"SentenceTransformer.encode ({label})"] = plain
     for name, encoder in encoders.items():
         methods[f"SmartEncoder {name}"] = lambda e=encoder: e.encode(passages, show_progress_bar=False)
     for encoder in encoders.values():  # warm-up (first-call allocations, OpenVINO's first shapes)
@@ -99,6 +113,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="minilm")
     parser.add_argument("--backends", default=",".join(BACKEND_NAMES), help=f"comma list of {', '.join(BACKEND_NAMES)}")
+    parser.add_argument("--autocast", default="", help="mixed precisions, e.g. bfloat16: each adds a 'torch-autocast-<dtype>' "
+                        "encoder (SmartEncoder(autocast=...)) and a plain SentenceTransformer.encode under the same torch.autocast")
+    parser.add_argument("--dtypes", default="", help="weight dtypes, e.g. bfloat16: each adds a 'torch-<dtype>' encoder "
+                        "(SmartEncoder(dtype=...), weights cast) and a plain SentenceTransformer.encode in that dtype")
     parser.add_argument("--datasets", default=",".join(str(DATASETS / n) for n in ("debian-synopsis", "debian-siblings", "stdlib-code")))
     parser.add_argument("--passages", type=int, default=256, help="speed: passages encoded per method and round")
     parser.add_argument("--rounds", type=int, default=3)
@@ -115,9 +133,14 @@ def main() -> None:
         names.insert(0, "torch")
     tick = time.perf_counter()
     encoders = {name: SmartEncoder(args.model, device="cpu", batch_size=args.batch_size, backend=name) for name in names}
+    for dtype in (d.strip() for d in args.autocast.split(",") if d.strip()):
+        encoders[f"torch-autocast-{dtype}"] = SmartEncoder(args.model, device="cpu", batch_size=args.batch_size, autocast=dtype)
+    for dtype in (d.strip() for d in args.dtypes.split(",") if d.strip()):
+        encoders[f"torch-{dtype}"] = SmartEncoder(args.model, device="cpu", batch_size=args.batch_size, dtype=dtype)
     print(f"model {args.model}, backends {names} ready in {time.perf_counter() - tick:.0f}s (exports cached); "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
-    report: dict[str, Any] = {"model": args.model, "threads": torch.get_num_threads(), "batch_size": args.batch_size}
+    report: dict[str, Any] = {"model": args.model, "threads": torch.get_num_threads(), "batch_size": args.batch_size,
+                              "cpu_native_bf16": cpu_has_native_bf16(), "torch": torch.__version__}
     if not args.skip_speed:
         folder = Path(args.datasets.split(",")[0])
         passages = load_beir(folder, "test").doc_texts[: args.passages]

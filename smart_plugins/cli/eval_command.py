@@ -48,10 +48,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--cache-dir", help="encoded-corpus cache folder (default: $SMART_PLUGINS_CACHE/encoded or ~/.cache/smart-plugins/encoded)")
     p.add_argument("--no-cache", action="store_true", help="encode without reading or writing the cache")
     p.add_argument("--device", help="cuda / cpu (default: GPU when present)")
-    from smart_plugins.cli.index_command import BACKEND_CHOICES
+    from smart_plugins.cli.index_command import BACKEND_CHOICES, add_autocast
 
     p.add_argument("--backend", choices=BACKEND_CHOICES, default="torch",
                    help="how the model runs: torch (default), or on the CPU onnx / onnx-int8 / openvino (needs smart-plugins[onnx])")
+    add_autocast(p)
     p.add_argument("--batch-size", type=int, default=32, help="encoding batch size (default: 32)")
     p.add_argument("--truncation", choices=("warn", "chunk"), default="warn", help="long texts: truncate with a warning, or encode in windows")
     p.add_argument("--bf16", action="store_true", help="compute MaxSim in bfloat16 (faster on recent CPUs/GPUs, tiny precision cost)")
@@ -134,7 +135,7 @@ def run_eval(args: argparse.Namespace) -> int:
         from smart_plugins.encoder import SmartEncoder
 
         encoder = SmartEncoder(args.model, device=args.device, batch_size=args.batch_size, truncation=args.truncation,
-                               backend=args.backend)
+                               backend=args.backend, autocast=args.autocast)
     report = run_evaluation(args.dataset, encoder, config)
     report["command"] = "smart-plugins eval " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["eval"] else None
     print(_summary(report))

@@ -60,7 +60,8 @@ def check_encoder(recorded: dict[str, Any], encoder: SmartEncoder) -> None:
 def rebuild_encoder(recorded: dict[str, Any], **kwargs: Any) -> SmartEncoder:
     """Recreate the encoder an index recorded (model name, pooling, token policy).
 
-    ``kwargs`` go to :class:`SmartEncoder` (e.g. ``device``, ``batch_size``). Raises ValueError when it cannot be rebuilt exactly (an in-memory model, or a saved
+    ``kwargs`` go to :class:`SmartEncoder` (e.g. ``device``, ``batch_size``); a recorded ``autocast``
+    is used unless ``kwargs`` set one. Raises ValueError when it cannot be rebuilt exactly (an in-memory model, or a saved
     model whose token adapter no longer matches the recorded fingerprint): pass the encoder to
     ``SmartIndex.open`` then.
     """
@@ -68,6 +69,8 @@ def rebuild_encoder(recorded: dict[str, Any], **kwargs: Any) -> SmartEncoder:
     if not isinstance(model, str) or model == "SentenceTransformer":
         raise ValueError(f"the index records no reloadable model name ({model!r}); pass the encoder to SmartIndex.open")
     policy = encoders.TokenPolicy.from_description(recorded.get("token_policy") or {})
+    if kwargs.get("autocast") is None and recorded.get("autocast"):  # an index encoded in mixed precision
+        kwargs["autocast"] = recorded["autocast"]
     encoder = encoders.SmartEncoder(model, token_policy=policy, **kwargs)
     if description_differences(recorded, encoder.describe()) and recorded.get("pooling"):
         pooling = str(recorded["pooling"])
