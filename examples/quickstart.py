@@ -51,7 +51,8 @@ def main() -> None:
         source = index.info()["weights_source"]
         w = index.weights
         print(f"{len(index)} documents indexed; default weights λ_pool:λ_late = {w.pool:.3g}:{w.late:.3g}, fitted on "
-              f"{source.get('queries', 0)} pseudo-queries drawn from the documents (late share {source.get('late_share')})\n")
+              f"{source.get('queries', 0)} pseudo-queries drawn from the documents (late share {source.get('late_share')}; "
+              f"prose share of those documents {source.get('prose_share')})\n")
 
         top1 = {"default": 0, **{mode: 0 for mode in COMPARED}}
         for query in queries:
@@ -60,7 +61,7 @@ def main() -> None:
             print(f"  {'rank':<5}{'document':<34}{'pooled':>8}{'late':>8}{'score':>8}")
             for hit in hits:
                 mark = "*" if hit.id == query["relevant"] else " "
-                print(f"  {hit.rank + 1:<5}{mark}{hit.id:<33}{hit.pooled:>8.3f}{hit.late or 0.0:>8.3f}{hit.score:>8.3f}")
+                print(f"  {hit.rank:<5}{mark}{hit.id:<33}{hit.pooled:>8.3f}{hit.late or 0.0:>8.3f}{hit.score:>8.3f}")
             top1["default"] += hits[0].id == query["relevant"]
             for mode, weights in COMPARED.items():
                 top1[mode] += index.search(query["query"], k=1, weights=weights)[0].id == query["relevant"]

@@ -25,7 +25,7 @@ from smart_plugins.scoring.auto_weights import (
     fit_record,
     positive_columns,
 )
-from smart_plugins.scoring.pseudo_queries import draw_pseudo_queries
+from smart_plugins.scoring.pseudo_queries import draw_pseudo_queries, mean_prose
 
 
 def corpus_default_weights(
@@ -53,5 +53,5 @@ def corpus_default_weights(
     queries, _ = encode_cached(encoder, [q.text for q in drawn], "query", cache, show_progress=show_progress)
     scores = score_candidates(queries, docs, AUTO_CANDIDATES)
     positive = positive_columns(scores.candidates.tolist(), [q.doc for q in drawn])
-    fitted = fit_late_share(scores.pooled.numpy(), scores.late.numpy(), positive)
+    fitted = fit_late_share(scores.pooled.numpy(), scores.late.numpy(), positive, prose=mean_prose(drawn))
     return fitted.weights, fit_record(fitted, positive, len(doc_texts))

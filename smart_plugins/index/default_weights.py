@@ -27,7 +27,7 @@ from smart_plugins.scoring.auto_weights import (
     fit_record,
     positive_columns,
 )
-from smart_plugins.scoring.pseudo_queries import draw_from_reader
+from smart_plugins.scoring.pseudo_queries import draw_from_reader, mean_prose
 
 if TYPE_CHECKING:
     from smart_plugins.index.smart_index import SmartIndex
@@ -91,9 +91,9 @@ def fit_index_weights(index: SmartIndex) -> tuple[ScoreWeights, dict[str, Any]] 
     pooled = np.array([[h.pooled for h in row] for row in hits], dtype=np.float64)  # every row holds
     late = np.array([[h.late for h in row] for row in hits], dtype=np.float64)  # min(candidates, live) hits
     positive = positive_columns([[h.id for h in row] for row in hits], [ids[q.doc] for q in drawn])
-    fitted = fit_late_share(pooled, late, positive)
+    fitted = fit_late_share(pooled, late, positive, prose=mean_prose(drawn))
     record = fit_record(fitted, positive, len(ids))
-    logger.info("fitted default weights on %d pseudo-queries: late share %g", len(drawn), fitted.late_share)
+    logger.info("fitted default weights on %d pseudo-queries: late share %g (prose share %.2f)", len(drawn), fitted.late_share, fitted.prose)
     return fitted.weights, record
 
 

@@ -3,8 +3,16 @@
 Each pseudo-query (a span of a document, :mod:`smart_plugins.scoring.pseudo_queries`) is scored
 like a real query: pooled candidates, then the late score of those candidates. The late share
 ``λ_late / (λ_pool + λ_late)`` that ranks the drawn documents best (mean reciprocal rank over
-the candidate lists), less an optional prior toward 1:1 (:func:`choose_share`; 0 by default),
-becomes the default weights. No relevance label is used: only the corpus.
+the candidate lists), less an optional prior toward 1:1 (:func:`choose_share`; 0 by default), is
+then moved toward 1:1 by the share of the drawn documents that is not prose
+(:func:`discount_by_prose`), and becomes the default weights. No relevance label is used: only
+the corpus.
+
+Why the prose discount: a span stands for a real query only where the documents are written the
+way queries are, in natural language. Where they are not (source code, tables, logs), queries
+come in another register than the documents, and the pooled vector, trained on such asymmetric
+pairs, carries what no span of the document can show; there the span fit is trusted in
+proportion to the prose it was drawn from, and 1:1 (the SMART formula) is the prior.
 
 ``SmartIndex`` fits them when documents are added (:mod:`smart_plugins.index.default_weights`)
 and ``smart-plugins eval --modes default`` runs the same fit on the evaluated corpus.
@@ -42,6 +50,7 @@ class FittedShare:
     curve: dict[float, float]
     queries: int
     prior: float = 0.0
+    prose: float = 1.0
 
     @property
     def weights(self) -> ScoreWeights:
@@ -51,8 +60,11 @@ class FittedShare:
         return {
             "late_share": self.late_share,
             "queries": self.queries,
-            "objective": "mean reciprocal rank of the drawn document - prior * |late share - 0.5|",
+            "objective": "mean reciprocal rank of the drawn document - prior * |late share - 0.5|, "
+                         "then moved toward 0.5 by the drawn documents' non-prose share",
             "prior": self.prior,
+            "fitted_share": choose_share(self.curve, self.prior),
+            "prose_share": round(self.prose, 4),
             "best_share_without_prior": choose_share(self.curve, 0.0),
             "curve": {f"{share:g}": round(value, 6) for share, value in self.curve.items()},
         }
@@ -64,8 +76,10 @@ def fit_late_share(
     positive: np.ndarray,
     grid: Sequence[float] = LATE_SHARES,
     prior: float = PRIOR_PER_SHARE,
+    prose: float = 1.0,
 ) -> FittedShare:
-    """Pick the late share that ranks each query's positive candidate highest on average, less the prior.
+    """Pick the late share that ranks each query's positive candidate highest on average, less the prior,
+    then discount it by the corpus's non-prose share (:func:`discount_by_prose`).
 
     Parameters
     ----------
@@ -79,6 +93,9 @@ def fit_late_share(
     prior:
         Mean reciprocal rank charged per unit of distance from 0.5 (:func:`choose_share`); 0 picks
         the plain best.
+    prose:
+        Mean :func:`~smart_plugins.scoring.pseudo_queries.prose_share` of the drawn documents
+        (1: trust the fit fully; 0: keep 1:1).
 
     Examples
     --------
@@ -102,7 +119,24 @@ def fit_late_share(
         raise ValueError(f"grid must hold late shares in [0, 1], got {list(grid)}")
     rr = reciprocal_ranks(pooled, late, positive, grid)
     curve = {float(share): float(values.mean()) for share, values in zip(grid, rr)}
-    return FittedShare(choose_share(curve, prior), curve, int(len(positive)), float(prior))
+    chosen = discount_by_prose(choose_share(curve, prior), prose)
+    return FittedShare(chosen, curve, int(len(positive)), float(prior), float(prose))
+
+
+def discount_by_prose(share: float, prose: float) -> float:
+    """Move a fitted late share toward 0.5 (1:1) in proportion to the corpus's non-prose share.
+
+    ``0.5 + (share - 0.5) * prose``, rounded to 4 decimals: a corpus of prose keeps its fit; one
+    of code (prose share about 0.2) keeps a fifth of the fit's distance from 1:1.
+
+    Examples
+    --------
+    >>> discount_by_prose(1.0, 1.0), discount_by_prose(1.0, 0.2), discount_by_prose(0.0, 0.5)
+    (1.0, 0.6, 0.25)
+    """
+    if not 0.0 <= prose <= 1.0:
+        raise ValueError(f"prose must be a share in [0, 1], got {prose}")
+    return round(0.5 + (share - 0.5) * prose, 4)
 
 
 def choose_share(curve: dict[float, float], prior: float = PRIOR_PER_SHARE) -> float:

@@ -37,7 +37,7 @@ class PseudoQuery:
 
     ``rest`` is the inverse-cloze positive: the document's words with the query's words taken
     out (whitespace collapsed), for scoring the positive without the exact overlap a span has
-    with its own document.
+    with its own document. ``doc_prose`` is :func:`prose_share` of the whole document.
 
     Examples
     --------
@@ -48,6 +48,7 @@ class PseudoQuery:
     text: str
     doc: int
     rest: str = ""
+    doc_prose: float = 1.0
 
 
 def draw_pseudo_queries(
@@ -133,7 +134,7 @@ def draw_from_reader(
             cut = _cut(str(text), words, rng, span_words, how)
             if cut is None:
                 continue
-            out.append(PseudoQuery(cut[0], row, cut[1]))
+            out.append(PseudoQuery(cut[0], row, cut[1], prose_share(str(text))))
             if len(out) == n:
                 return sorted(out, key=lambda q: q.doc)
     return sorted(out, key=lambda q: q.doc)
@@ -159,6 +160,36 @@ def _cut(text: str, words: list[str], rng: np.random.Generator, span_words: int,
     before, _, after = text.partition(unit)
     rest = " ".join([*before.split(), *unit_words[2 * span_words :], *after.split()])
     return (kept.lstrip("#/*\"' ") if how == "prose" else kept), rest
+
+
+def prose_share(text: str) -> float:
+    r"""Share of a text's words that sit in natural-language sentences or lines (:func:`is_prose`).
+
+    About 0.95 to 1 for package descriptions and other prose, about 0.2 for Python source (its
+    comments and messages); 0 for a text of no words.
+
+    Examples
+    --------
+    >>> prose_share("Parse the file and return its rows. Each row is a dict.")
+    1.0
+    >>> prose_share("def area(w, h):\n    # Multiply the width by the height\n    return w * h")
+    0.5
+    """
+    units = [[w for w in unit.split() if _HAS_ALNUM.search(w)] for unit in _SENTENCE_END.split(text)]  # as is_prose counts
+    total = sum(len(words) for words in units)
+    prose = sum(len(words) for words in units if is_prose(" ".join(words)))
+    return prose / total if total else 0.0
+
+
+def mean_prose(drawn: Sequence[PseudoQuery]) -> float:
+    """Mean ``doc_prose`` of the documents pseudo-queries were drawn from (1.0 for none).
+
+    Examples
+    --------
+    >>> mean_prose([PseudoQuery("a b", 0, doc_prose=1.0), PseudoQuery("c d", 1, doc_prose=0.5)])
+    0.75
+    """
+    return float(np.mean([q.doc_prose for q in drawn])) if drawn else 1.0
 
 
 def is_prose(unit: str) -> bool:

@@ -48,6 +48,7 @@ def test_adding_enough_documents_fits_and_records_the_weights(fitted_index):
     assert source["prior"] == PRIOR_PER_SHARE
     assert source["late_share"] == choose_share(curve, PRIOR_PER_SHARE)
     assert source["best_share_without_prior"] == choose_share(curve, 0.0)
+    assert source["prose_share"] == 1.0 and source["fitted_share"] == source["late_share"]  # prose: the fit is kept
     assert fitted_index.version == 2  # the documents' commit, then the fit's
 
 
@@ -103,3 +104,20 @@ def test_needs_fit_rules():
     auto = {"weights_source": {"kind": "auto", "documents": 0}}
     assert not needs_fit(auto, MIN_DOCUMENTS - 1) and needs_fit(auto, MIN_DOCUMENTS)
     assert not needs_fit({}, 10**6)  # an index written before the fit existed keeps its weights
+
+
+def test_an_index_of_source_code_moves_its_fit_toward_one_to_one(tmp_path, tiny_encoder):
+    from smart_plugins.scoring.auto_weights import discount_by_prose
+
+    rng = random.Random(1)
+    code = [
+        "\n".join(f"{rng.choice(WORDS)}_{i} = {rng.choice(WORDS)}({rng.choice(WORDS)}, {i})" for i in range(6))
+        + "\n# " + " ".join(rng.choice(WORDS) for _ in range(6))
+        for _ in range(MIN_DOCUMENTS + 6)
+    ]
+    with SmartIndex.create(tmp_path / "code", tiny_encoder, compression="fp32") as index:
+        index.add(code)
+        source = index.info()["weights_source"]
+    assert 0.0 < source["prose_share"] < 0.5  # one comment line of seven
+    assert source["late_share"] == discount_by_prose(source["fitted_share"], source["prose_share"])
+    assert abs(source["late_share"] - 0.5) < abs(source["fitted_share"] - 0.5) or source["fitted_share"] == 0.5

@@ -126,3 +126,17 @@ def test_choose_share_rules():
     assert PRIOR_PER_SHARE == 0.0  # the default keeps the plain best MRR (the prior failed debian-siblings)  # pooled can win too
     with pytest.raises(ValueError, match="prior must be >= 0"):
         choose_share(curve, -0.1)
+
+
+def test_the_prose_discount_moves_the_fitted_share_toward_one_to_one():
+    from smart_plugins.scoring.auto_weights import discount_by_prose
+
+    evidence = _synthetic(late_decides=True)
+    full, code_like, none = (fit_late_share(*evidence, prose=p) for p in (1.0, 0.2, 0.0))
+    assert full.late_share == 0.95 and none.late_share == 0.5  # 0.95 and 1.0 tie here: the share nearer 1:1
+    assert code_like.late_share == discount_by_prose(0.95, 0.2) == 0.59
+    record = code_like.as_dict()
+    assert record["fitted_share"] == 0.95 and record["prose_share"] == 0.2 and record["late_share"] == 0.59
+    assert discount_by_prose(0.1, 0.5) == 0.3  # a pooled-leaning fit moves up toward 1:1 the same way
+    with pytest.raises(ValueError, match="prose must be a share in"):
+        discount_by_prose(0.8, 1.5)

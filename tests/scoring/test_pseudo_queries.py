@@ -1,6 +1,13 @@
 import pytest
 
-from smart_plugins.scoring.pseudo_queries import MIN_DOC_WORDS, draw_from_reader, draw_pseudo_queries, is_prose
+from smart_plugins.scoring.pseudo_queries import (
+    MIN_DOC_WORDS,
+    draw_from_reader,
+    draw_pseudo_queries,
+    is_prose,
+    mean_prose,
+    prose_share,
+)
 
 CORPUS = [" ".join(f"w{d}x{i}" for i in range(10 + d)) for d in range(40)]
 
@@ -75,3 +82,20 @@ def test_prose_test():
     assert is_prose("Code S-92 labels the red triangle.")  # one code in six words is still prose
     assert not is_prose("self._cache[key] = compute(value, other)")
     assert not is_prose("Too short here.")
+
+
+CODE = "def parse_rows(path, sep=','):\n    rows = []\n    for line in open(path):\n        rows.append(line.rstrip().split(sep))\n    return rows"
+PROSE = "Tools to parse delimited text files. Each line of the file becomes one row of fields."
+
+
+def test_prose_share_tells_source_code_from_prose():
+    assert prose_share(PROSE) == 1.0
+    assert prose_share(CODE) == 0.0
+    assert 0.0 < prose_share(CODE.replace("    rows = []", "    # Collect every row of the file here first")) < 0.5
+    assert prose_share("") == 0.0
+
+
+def test_drawn_queries_carry_their_documents_prose_share():
+    drawn = draw_pseudo_queries([CODE, PROSE + " " + PROSE], 2, span_words=4)
+    assert [q.doc_prose for q in drawn] == [prose_share(CODE), 1.0]
+    assert mean_prose(drawn) == 0.5 and mean_prose([]) == 1.0
