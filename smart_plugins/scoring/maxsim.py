@@ -72,9 +72,9 @@ def maxsim(
     >>> maxsim(q, torch.tensor([0, 2]), d, torch.tensor([0, 2, 3]))
     tensor([[0.9000, 0.5000]])
     """
-    _check_packed("query", query_tokens, query_offsets)
-    _check_packed("document", doc_tokens, doc_offsets)
-    n_queries, n_docs = len(query_offsets) - 1, len(doc_offsets) - 1
+    query_bounds = _check_packed("query", query_tokens, query_offsets)
+    doc_bounds = _check_packed("document", doc_tokens, doc_offsets)
+    n_queries, n_docs = len(query_bounds) - 1, len(doc_bounds) - 1
     if n_queries == 0 or n_docs == 0:
         return torch.zeros(n_queries, n_docs, device=doc_tokens.device)
     if query_tokens.shape[1] != doc_tokens.shape[1]:
@@ -86,13 +86,13 @@ def maxsim(
     queries = query_tokens.to(device=device, dtype=dtype)
     out = torch.empty(n_queries, n_docs, device=device)
     if _differentiable(queries) or _differentiable(doc_tokens) or device.type != "cpu":
-        for first, last in _doc_chunks(doc_offsets, max(1, max_elements // queries.shape[0])):
-            chunk = doc_tokens[int(doc_offsets[first]) : int(doc_offsets[last])].to(dtype)
+        for first, last in _doc_chunks(doc_bounds, max(1, max_elements // queries.shape[0])):
+            chunk = doc_tokens[int(doc_bounds[first]) : int(doc_bounds[last])].to(dtype)
             sims = chunk @ queries.T  # (chunk tokens, Tq)
             local = doc_offsets[first : last + 1] - doc_offsets[first]
             out[:, first:last] = reduce_similarities(sims, local, query_offsets, check=False)
     else:
-        _cpu_blocked_maxsim(queries, query_offsets, doc_tokens.detach(), doc_offsets, dtype, max_elements, out)
+        _cpu_blocked_maxsim(queries, query_bounds, doc_tokens.detach(), doc_bounds, dtype, max_elements, out)
     _check_finite(out)
     return out
 
@@ -139,9 +139,9 @@ _CACHE_BLOCK_ELEMENTS = 2**22
 
 def _cpu_blocked_maxsim(
     queries: Tensor,
-    query_offsets: Tensor,
+    query_bounds: np.ndarray,
     doc_tokens: Tensor,
-    doc_offsets: Tensor,
+    doc_bounds: np.ndarray,
     dtype: torch.dtype,
     max_elements: int,
     out: Tensor,
@@ -150,26 +150,32 @@ def _cpu_blocked_maxsim(
 
     Each block is one matrix product ``queries @ block.T`` into a reused buffer, in the
     orientation whose segments are contiguous (``(Tq, block tokens)``), reduced at once to
-    per-document maxima and averaged per query into ``out``.
+    per-document maxima and averaged per query into ``out``. The bookkeeping around the
+    products is numpy on the offsets (``*_bounds``): after a product has streamed the documents
+    through the cache every small torch call costs tens of microseconds, a third of a 1 x 100
+    rerank's time over its product (benchmarks/maxsim_rerank_breakdown.py).
     """
     n_query_tokens = queries.shape[0]
     budget = min(max_elements, _CACHE_BLOCK_ELEMENTS * max(1, torch.get_num_threads()))
-    offsets = np.asarray(doc_offsets.cpu(), dtype=np.int64)
-    blocks = list(_doc_chunks(doc_offsets, max(1, budget // n_query_tokens)))
-    widest = max(int(offsets[last] - offsets[first]) for first, last in blocks)
+    blocks = list(_doc_chunks(doc_bounds, max(1, budget // n_query_tokens)))
+    widest = max(int(doc_bounds[last] - doc_bounds[first]) for first, last in blocks)
     product = torch.empty(n_query_tokens * widest, dtype=dtype)
     upcast = torch.empty(n_query_tokens * widest) if dtype != torch.float32 else None
-    query_lengths = query_offsets[1:] - query_offsets[:-1]
+    query_lengths = torch.from_numpy(np.diff(query_bounds))
     weights = _averaging_matrix(query_lengths, torch.device("cpu")).T if len(query_lengths) > 1 else None
+    scores = out.numpy()
     for first, last in blocks:
-        start, stop = int(offsets[first]), int(offsets[last])
+        start, stop = int(doc_bounds[first]), int(doc_bounds[last])
         width = stop - start
         sims = product[: n_query_tokens * width].view(n_query_tokens, width)
         torch.mm(queries, doc_tokens[start:stop].to(dtype).T, out=sims)
         if upcast is not None:
             sims = upcast[: n_query_tokens * width].view(n_query_tokens, width).copy_(sims)
-        best = _segment_max_t(sims, offsets[first : last + 1] - start)
-        out[:, first:last] = best.mean(dim=0, keepdim=True) if weights is None else weights @ best
+        best = np.maximum.reduceat(sims.numpy(), doc_bounds[first:last] - start, axis=1)  # (Tq, docs)
+        if weights is None:
+            np.mean(best, axis=0, out=scores[0, first:last])
+        else:
+            out[:, first:last] = weights @ torch.from_numpy(best)
 
 
 def _segment_max_t(sims_t: Tensor, local_offsets: np.ndarray) -> Tensor:
@@ -180,7 +186,7 @@ def _segment_max_t(sims_t: Tensor, local_offsets: np.ndarray) -> Tensor:
     and than ``torch.segment_reduce``). Segments are never empty (checked by the callers).
     """
     values = sims_t.float().numpy()
-    return torch.from_numpy(np.maximum.reduceat(values, local_offsets[:-1], axis=1))
+    return torch.from_numpy(np.maximum.reduceat(values, local_offsets[:-1], axis=1))  # the CPU maxsim path inlines this
 
 
 def _query_means(best: Tensor, query_lengths: Tensor) -> Tensor:
@@ -199,6 +205,8 @@ def _check_finite(scores: Tensor) -> None:
 
     Only the small ``(Q, N)`` result is checked, so the similarities are never scanned twice.
     """
+    if scores.device.type == "cpu" and not scores.requires_grad and np.isfinite(scores.numpy()).all():
+        return  # numpy: one cheap pass, no torch dispatch
     bad = ~torch.isfinite(scores.detach())
     if bool(bad.any()):
         query, doc = (int(i) for i in torch.nonzero(bad)[0])
@@ -224,27 +232,28 @@ def _averaging_matrix(query_lengths: Tensor, device: torch.device) -> Tensor:
     return weights
 
 
-def _doc_chunks(doc_offsets: Tensor, max_tokens: int) -> Iterator[tuple[int, int]]:
+def _doc_chunks(doc_bounds: np.ndarray, max_tokens: int) -> Iterator[tuple[int, int]]:
     """Ranges ``[first, last)`` of whole documents holding at most ``max_tokens`` tokens (or one doc)."""
-    offsets = doc_offsets.cpu()
-    n_docs = len(offsets) - 1
+    n_docs = len(doc_bounds) - 1
     first = 0
     while first < n_docs:
-        limit = int(offsets[first]) + max_tokens
-        last = int(torch.searchsorted(offsets, limit, right=True)) - 1
+        last = int(np.searchsorted(doc_bounds, doc_bounds[first] + max_tokens, side="right")) - 1
         last = min(max(last, first + 1), n_docs)
         yield first, last
         first = last
 
 
-def _check_packed(what: str, tokens: Tensor, offsets: Tensor) -> None:
+def _check_packed(what: str, tokens: Tensor, offsets: Tensor) -> np.ndarray:
+    """Validate packed vectors and their offsets; return the offsets as an int64 numpy array."""
     if tokens.ndim != 2:
         raise ValueError(f"{what} token vectors must be a 2-D (tokens, dim) tensor, got shape {tuple(tokens.shape)}")
-    if offsets.ndim != 1 or len(offsets) < 1 or int(offsets[0]) != 0 or int(offsets[-1]) != tokens.shape[0]:
+    bounds = np.asarray(offsets.detach().cpu(), dtype=np.int64)  # zero-copy for CPU int64 offsets
+    if bounds.ndim != 1 or len(bounds) < 1 or bounds[0] != 0 or bounds[-1] != tokens.shape[0]:
         raise ValueError(
             f"{what} offsets must start at 0 and end at the number of token vectors ({tokens.shape[0]})"
         )
-    lengths = offsets[1:] - offsets[:-1]
-    if len(lengths) and int(lengths.min()) <= 0:
-        bad = int(torch.nonzero(lengths <= 0)[0])
+    lengths = np.diff(bounds)
+    if len(lengths) and lengths.min() <= 0:
+        bad = int(np.flatnonzero(lengths <= 0)[0])
         raise ValueError(f"{what} {bad} has no token vectors; MaxSim needs at least one per text")
+    return bounds
