@@ -159,7 +159,10 @@ def _cpu_blocked_maxsim(
     budget = min(max_elements, _CACHE_BLOCK_ELEMENTS * max(1, torch.get_num_threads()))
     blocks = list(_doc_chunks(doc_bounds, max(1, budget // n_query_tokens)))
     widest = max(int(doc_bounds[last] - doc_bounds[first]) for first, last in blocks)
-    product = torch.empty(n_query_tokens * widest, dtype=dtype)
+    bits = dtype == torch.bfloat16 and bool(torch.isfinite(queries).all())  # see _bf16_segment_max
+    if bits:  # one more query row, all ones: its similarity to a document token is finite iff the token is
+        queries = torch.cat([queries, torch.ones(1, queries.shape[1], dtype=dtype)])
+    product = torch.empty(queries.shape[0] * widest, dtype=dtype)
     upcast = torch.empty(n_query_tokens * widest) if dtype != torch.float32 else None
     query_lengths = torch.from_numpy(np.diff(query_bounds))
     weights = _averaging_matrix(query_lengths, torch.device("cpu")).T if len(query_lengths) > 1 else None
@@ -167,15 +170,43 @@ def _cpu_blocked_maxsim(
     for first, last in blocks:
         start, stop = int(doc_bounds[first]), int(doc_bounds[last])
         width = stop - start
-        sims = product[: n_query_tokens * width].view(n_query_tokens, width)
+        sims = product[: queries.shape[0] * width].view(queries.shape[0], width)
         torch.mm(queries, doc_tokens[start:stop].to(dtype).T, out=sims)
-        if upcast is not None:
-            sims = upcast[: n_query_tokens * width].view(n_query_tokens, width).copy_(sims)
-        best = np.maximum.reduceat(sims.numpy(), doc_bounds[first:last] - start, axis=1)  # (Tq, docs)
+        local = doc_bounds[first:last] - start
+        best = _bf16_segment_max(sims, local) if bits else None
+        if best is None:  # float32, or a block the bf16 shortcut cannot answer exactly
+            sims = sims[:n_query_tokens]
+            if upcast is not None:
+                sims = upcast[: n_query_tokens * width].view(n_query_tokens, width).copy_(sims)
+            best = np.maximum.reduceat(sims.numpy(), local, axis=1)  # (Tq, docs)
         if weights is None:
             np.mean(best, axis=0, out=scores[0, first:last])
         else:
             out[:, first:last] = weights @ torch.from_numpy(best)
+
+
+def _bf16_segment_max(sims: Tensor, starts: np.ndarray) -> np.ndarray | None:
+    """Per-document maxima of bfloat16 similarities, reduced on their bit patterns; None when that is not exact.
+
+    ``sims`` is ``(Tq + 1, width)``, its last row the all-ones query. numpy has no bfloat16, so
+    the general path copies every similarity to float32 before ``maximum.reduceat``; here the
+    bits are reduced as int16 instead (no copy, half the bytes read). For bfloat16 values of
+    the sign bit 0, the int16 order is the float order, and every such value ranks above every
+    value with the sign bit set: so a maximum whose bits are non-negative is exact, and turning
+    its 16 bits into the top half of a float32 gives the same float32 the general path would.
+    Returns None, for the caller to take the general path on this block, when a maximum has the
+    sign bit set (a query token with no similarity above zero in some document), or when the
+    all-ones row shows a document token holding NaN or infinity (whose similarities could hide
+    under a larger one here, and must reach the result as NaN).
+    """
+    keys = sims.view(torch.int16).numpy()
+    exponent = keys[-1] & 0x7F80
+    if (exponent == 0x7F80).any():  # all exponent bits set: NaN or infinity in a document token
+        return None
+    best = np.maximum.reduceat(keys[:-1], starts, axis=1)
+    if (best < 0).any():
+        return None
+    return (best.astype(np.int32) << 16).view(np.float32)
 
 
 def _segment_max_t(sims_t: Tensor, local_offsets: np.ndarray) -> Tensor:

@@ -143,3 +143,31 @@ def test_gpu_large_batch_matches_cpu(skewed):
     cpu = maxsim(q_tokens, q_offsets, d_tokens, d_offsets)
     gpu = maxsim(q_tokens.cuda(), q_offsets, d_tokens.cuda(), d_offsets)
     assert torch.allclose(gpu.cpu(), cpu, atol=1e-5)
+
+
+@pytest.mark.parametrize("shift", [0.0, -0.9])
+def test_bfloat16_cpu_path_equals_the_float32_reduction_of_the_same_products(shift):
+    """bfloat16 maxima are reduced on their bit patterns (no float32 copy); the result must be the
+    float32 reduction of the same bfloat16 products, also where every similarity of a query token
+    to a document is negative (shift -0.9: the exact fallback)."""
+    queries = _texts([16, 4, 9], dim=32, seed=6)
+    docs = [d + shift for d in _texts([120, 80, 3, 150, 1, 64], dim=32, seed=7)]
+    q_tokens, q_offsets = pack_tokens(queries)
+    d_tokens, d_offsets = pack_tokens(docs)
+    q16, d16 = q_tokens.bfloat16(), d_tokens.bfloat16()
+    reference = reduce_similarities((d16 @ q16.T).float(), d_offsets, q_offsets)
+    for max_elements in (40 * len(q_tokens), 2**25):  # many blocks, one block
+        scores = maxsim(q16, q_offsets, d16, d_offsets, max_elements=max_elements)
+        assert torch.allclose(scores, reference, atol=1e-6, rtol=0)
+    if shift:
+        assert float(reference.min()) < 0  # maxima below zero exist: the fallback was needed
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_bfloat16_cpu_path_still_refuses_nan_or_infinite_document_vectors(bad):
+    docs = [d.clone() for d in DOCS]
+    docs[3][1, 0] = bad
+    d_tokens, d_offsets = pack_tokens(docs)
+    q_tokens, q_offsets = pack_tokens(QUERIES)
+    with pytest.raises(ValueError, match="document 3"):
+        maxsim(q_tokens.bfloat16(), q_offsets, d_tokens.bfloat16(), d_offsets)
