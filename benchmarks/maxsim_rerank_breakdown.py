@@ -7,6 +7,11 @@ its own. What the whole call costs beyond the sum of those parts is reported as 
 Python and tensor bookkeeping, and what the parts cost only in sequence (the reduction reading a
 product just written by two threads), which timing them apart does not show.
 
+Then the same steps replayed in sequence, each timed where it runs (``in sequence:`` rows,
+medians over the calls): right after a product has streamed the documents (18 MiB at the default
+shape) through a 2 MiB L2, every small step costs several times what it costs alone. The floor of
+any kernel written as "product, then numpy reduction" is the "product + reduceat only" row.
+
 Run:  python benchmarks/maxsim_rerank_breakdown.py [--docs 100] [--threads 2]
 """
 
@@ -72,6 +77,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         "query mean": lambda: best.mean(dim=0, keepdim=True),
     }
     result = {name: median_ms(fn, args.calls) for name, fn in parts.items()}
+    result.update(in_sequence(q_tokens, q_offsets, d_tokens, d_offsets, sims, internals, args.calls))
     accounted = sum(result[k] for k in ("product into a fresh buffer", "segmented max (reduceat)",
                                         "offset checks (query + docs)", "NaN check of the scores", "query mean"))
     result["not accounted"] = result["whole maxsim call"] - accounted
@@ -79,6 +85,41 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     for name, ms in result.items():
         print(f"  {name:32s} {ms:7.3f} ms")
     return result
+
+
+def in_sequence(q_tokens, q_offsets, d_tokens, d_offsets, sims, internals, calls: int) -> dict[str, float]:
+    """The kernel's steps in their order, each timed in place; plus the product and reduction alone."""
+    clock = time.perf_counter
+    steps: dict[str, list[float]] = {}
+
+    def one_call() -> None:
+        t0 = clock()
+        bounds = internals._check_packed("query", q_tokens, q_offsets), internals._check_packed("document", d_tokens, d_offsets)
+        t1 = clock()
+        torch.mm(q_tokens, d_tokens.T, out=sims)
+        t2 = clock()
+        best = np.maximum.reduceat(sims.numpy(), bounds[1][:-1], axis=1)
+        t3 = clock()
+        scores = torch.from_numpy(best.mean(axis=0, keepdims=True))
+        t4 = clock()
+        internals._check_finite(scores)
+        t5 = clock()
+        for name, value in (("checks", t1 - t0), ("product", t2 - t1), ("reduceat", t3 - t2), ("mean", t4 - t3),
+                            ("NaN check", t5 - t4), ("all steps", t5 - t0)):
+            steps.setdefault(f"in sequence: {name}", []).append(value)
+
+    def floor() -> None:
+        t0 = clock()
+        torch.mm(q_tokens, d_tokens.T, out=sims)
+        np.maximum.reduceat(sims.numpy(), d_offsets.numpy()[:-1], axis=1)
+        steps.setdefault("product + reduceat only", []).append(clock() - t0)
+
+    for _ in range(20):
+        one_call(), floor()
+    steps.clear()
+    for _ in range(calls):
+        one_call(), floor()
+    return {name: statistics.median(values) * 1e3 for name, values in steps.items()}
 
 
 if __name__ == "__main__":

@@ -83,7 +83,8 @@ def maxsim(
         )
     device = doc_tokens.device
     dtype = compute_dtype or _default_compute_dtype(doc_tokens)
-    queries = query_tokens.to(device=device, dtype=dtype)
+    same = query_tokens.device == device and query_tokens.dtype == dtype
+    queries = query_tokens if same else query_tokens.to(device=device, dtype=dtype)
     out = torch.empty(n_queries, n_docs, device=device)
     if _differentiable(queries) or _differentiable(doc_tokens) or device.type != "cpu":
         for first, last in _doc_chunks(doc_bounds, max(1, max_elements // queries.shape[0])):
@@ -92,7 +93,7 @@ def maxsim(
             local = doc_offsets[first : last + 1] - doc_offsets[first]
             out[:, first:last] = reduce_similarities(sims, local, query_offsets, check=False)
     else:
-        _cpu_blocked_maxsim(queries, query_bounds, doc_tokens.detach(), doc_bounds, dtype, max_elements, out)
+        _cpu_blocked_maxsim(queries, query_bounds, doc_tokens, doc_bounds, dtype, max_elements, out)
     _check_finite(out)
     return out
 
@@ -164,14 +165,15 @@ def _cpu_blocked_maxsim(
         queries = torch.cat([queries, torch.ones(1, queries.shape[1], dtype=dtype)])
     product = torch.empty(queries.shape[0] * widest, dtype=dtype)
     upcast = torch.empty(n_query_tokens * widest) if dtype != torch.float32 else None
-    query_lengths = torch.from_numpy(np.diff(query_bounds))
-    weights = _averaging_matrix(query_lengths, torch.device("cpu")).T if len(query_lengths) > 1 else None
+    one_query = len(query_bounds) == 2
+    weights = None if one_query else _averaging_matrix(torch.from_numpy(np.diff(query_bounds)), torch.device("cpu")).T
     scores = out.numpy()
+    whole = len(blocks) == 1 and doc_tokens.dtype == dtype  # a rerank: the documents as given, no slice or cast
     for first, last in blocks:
         start, stop = int(doc_bounds[first]), int(doc_bounds[last])
         width = stop - start
         sims = product[: queries.shape[0] * width].view(queries.shape[0], width)
-        torch.mm(queries, doc_tokens[start:stop].to(dtype).T, out=sims)
+        torch.mm(queries, (doc_tokens if whole else doc_tokens[start:stop].to(dtype)).T, out=sims)
         local = doc_bounds[first:last] - start
         best = _bf16_segment_max(sims, local) if bits else None
         if best is None:  # float32, or a block the bf16 shortcut cannot answer exactly
@@ -179,7 +181,7 @@ def _cpu_blocked_maxsim(
             if upcast is not None:
                 sims = upcast[: n_query_tokens * width].view(n_query_tokens, width).copy_(sims)
             best = np.maximum.reduceat(sims.numpy(), local, axis=1)  # (Tq, docs)
-        if weights is None:
+        if one_query:
             np.mean(best, axis=0, out=scores[0, first:last])
         else:
             out[:, first:last] = weights @ torch.from_numpy(best)
