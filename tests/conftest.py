@@ -55,6 +55,24 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_model_dir(tmp_path_factory.mktemp("tiny-model"))
 
 
+@pytest.fixture()
+def cli_build(tmp_path: Path, tiny_model_dir: Path):
+    """``cli_build(texts, *options)``: write ``texts`` as a JSONL corpus and run ``smart-plugins index
+    build`` on the tiny model (fp16, CPU, plus ``options``); returns the index folder."""
+    import json
+
+    from smart_plugins.cli.main import main
+
+    def build(texts: list[str], *options: str) -> Path:
+        corpus, folder = tmp_path / "corpus.jsonl", tmp_path / "idx"
+        corpus.write_text("".join(json.dumps({"_id": f"d{i}", "text": t}) + "\n" for i, t in enumerate(texts)))
+        assert main(["index", "build", str(folder), "--model", str(tiny_model_dir), "--corpus", str(corpus),
+                     "--compression", "fp16", "--device", "cpu", *options]) == 0
+        return folder
+
+    return build
+
+
 @pytest.fixture(scope="session")
 def tiny_encoder(tiny_model_dir: Path):
     from smart_plugins.encoder import SmartEncoder

@@ -148,15 +148,11 @@ def test_cli_backend_choices_are_the_encoders() -> None:
 
 
 @pytest.mark.slow
-def test_cli_builds_and_searches_an_int8_index(tmp_path: Path, tiny_model_dir: Path, onnx_encoder: SmartEncoder, capsys) -> None:
+def test_cli_builds_and_searches_an_int8_index(cli_build, onnx_encoder: SmartEncoder, capsys) -> None:
     from smart_plugins.cli.main import main
     from smart_plugins.index.smart_index import recorded_encoder
 
-    corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text("".join(json.dumps({"_id": f"d{i}", "text": t}) + "\n" for i, t in enumerate(TEXTS)))
-    folder = tmp_path / "idx"
-    assert main(["index", "build", str(folder), "--model", str(tiny_model_dir), "--corpus", str(corpus),
-                 "--compression", "fp16", "--device", "cpu", "--backend", "onnx-int8"]) == 0
+    folder = cli_build(TEXTS, "--backend", "onnx-int8")
     assert recorded_encoder(folder)["backend"] == "onnx-int8"
     capsys.readouterr()
     # no --backend: the index's recorded int8 backend is used for the query, so the encoders match

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -58,16 +57,12 @@ def test_an_index_built_with_autocast_reopens_with_it_and_refuses_a_full_precisi
         SmartIndex.open(tmp_path / "idx", SmartEncoder(str(tiny_model_dir), device="cpu"))
 
 
-def test_cli_autocast_choices_are_the_encoders_and_build_records_it(tiny_model_dir: Path, tmp_path: Path) -> None:
+def test_cli_autocast_choices_are_the_encoders_and_build_records_it(cli_build) -> None:
     from smart_plugins.cli.index_command import AUTOCAST_CHOICES
     from smart_plugins.cli.main import main
     from smart_plugins.index.smart_index import recorded_encoder
 
     assert AUTOCAST_CHOICES == tuple(AUTOCAST_DTYPES)
-    corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text("".join(json.dumps({"_id": f"d{i}", "text": t}) + "\n" for i, t in enumerate(TEXTS)))
-    folder = tmp_path / "idx"
-    assert main(["index", "build", str(folder), "--model", str(tiny_model_dir), "--corpus", str(corpus),
-                 "--compression", "fp16", "--device", "cpu", "--autocast", "bfloat16"]) == 0
+    folder = cli_build(TEXTS, "--autocast", "bfloat16")
     assert recorded_encoder(folder)["autocast"] == "bfloat16"
     assert main(["search", str(folder), "Charset", "--device", "cpu", "--json"]) == 0  # rebuilt with autocast

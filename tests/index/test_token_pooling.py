@@ -245,12 +245,9 @@ def test_pool_document_edge_cases():
     assert pool_encoded(enc, 100.0).lengths.tolist() == [1, 1]  # at least one vector per document
 
 
-def test_cli_build_takes_token_pool_factor(tmp_path, tiny_model_dir, capsys):
+def test_cli_build_takes_token_pool_factor(cli_build, tmp_path, tiny_model_dir, capsys):
+    folder = cli_build(_texts(6, 20, seed=3), "--token-pool-factor", "2")
     corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text("".join(json.dumps({"_id": f"d{i}", "text": t}) + "\n" for i, t in enumerate(_texts(6, 20, seed=3))))
-    folder = tmp_path / "idx"
-    assert main(["index", "build", str(folder), "--model", str(tiny_model_dir), "--corpus", str(corpus),
-                 "--compression", "fp16", "--token-pool-factor", "2"]) == 0
     assert "pooled, factor 2" in capsys.readouterr().out
     assert read_manifest(folder)["token_pooling"]["pool_factor"] == 2.0
     assert main(["index", "info", str(folder), "--json"]) == 0
