@@ -9,6 +9,7 @@ with autograd or on a GPU, in chunks bounded by ``max_elements``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -181,8 +182,9 @@ def _cpu_blocked_maxsim(
             if upcast is not None:
                 sims = upcast[: n_query_tokens * width].view(n_query_tokens, width).copy_(sims)
             best = np.maximum.reduceat(sims.numpy(), local, axis=1)  # (Tq, docs)
-        if one_query:
-            np.mean(best, axis=0, out=scores[0, first:last])
+        if one_query:  # the mean as two ufunc calls: np.mean's Python wrapper costs more than the sum here
+            row = scores[0, first:last]
+            np.divide(np.add.reduce(best, axis=0, out=row), n_query_tokens, out=row)
         else:
             out[:, first:last] = weights @ torch.from_numpy(best)
 
@@ -238,8 +240,8 @@ def _check_finite(scores: Tensor) -> None:
 
     Only the small ``(Q, N)`` result is checked, so the similarities are never scanned twice.
     """
-    if scores.device.type == "cpu" and not scores.requires_grad and np.isfinite(scores.numpy()).all():
-        return  # numpy: one cheap pass, no torch dispatch
+    if scores.device.type == "cpu" and not scores.requires_grad and math.isfinite(np.add.reduce(scores.numpy(), axis=None)):
+        return  # a finite sum means finite scores (an overflowing sum of finite ones falls through to the exact check)
     bad = ~torch.isfinite(scores.detach())
     if bool(bad.any()):
         query, doc = (int(i) for i in torch.nonzero(bad)[0])
@@ -268,6 +270,9 @@ def _averaging_matrix(query_lengths: Tensor, device: torch.device) -> Tensor:
 def _doc_chunks(doc_bounds: np.ndarray, max_tokens: int) -> Iterator[tuple[int, int]]:
     """Ranges ``[first, last)`` of whole documents holding at most ``max_tokens`` tokens (or one doc)."""
     n_docs = len(doc_bounds) - 1
+    if doc_bounds[-1] <= max_tokens:  # all in one (a rerank)
+        yield 0, n_docs
+        return
     first = 0
     while first < n_docs:
         last = int(np.searchsorted(doc_bounds, doc_bounds[first] + max_tokens, side="right")) - 1
@@ -280,7 +285,10 @@ def _check_packed(what: str, tokens: Tensor, offsets: Tensor) -> np.ndarray:
     """Validate packed vectors and their offsets; return the offsets as an int64 numpy array."""
     if tokens.ndim != 2:
         raise ValueError(f"{what} token vectors must be a 2-D (tokens, dim) tensor, got shape {tuple(tokens.shape)}")
-    bounds = np.asarray(offsets.detach().cpu(), dtype=np.int64)  # zero-copy for CPU int64 offsets
+    if offsets.device.type == "cpu" and offsets.dtype == torch.int64:
+        bounds = offsets.numpy()  # zero-copy, one call (each torch call counts in a millisecond rerank)
+    else:
+        bounds = np.asarray(offsets.detach().cpu(), dtype=np.int64)
     if bounds.ndim != 1 or len(bounds) < 1 or bounds[0] != 0 or bounds[-1] != tokens.shape[0]:
         raise ValueError(
             f"{what} offsets must start at 0 and end at the number of token vectors ({tokens.shape[0]})"
