@@ -139,6 +139,11 @@ def reduce_similarities(sims: Tensor, doc_offsets: Tensor, query_offsets: Tensor
 _CACHE_BLOCK_ELEMENTS = 2**22
 
 
+#: Smallest bfloat16 block reduced on its bit patterns (:func:`_bf16_segment_max`): below it (a 1 x 100
+#: rerank is 2e5 similarities) the extra query row and checks cost more than the float32 copy saves.
+_BITS_MIN_ELEMENTS = 2**20
+
+
 def _cpu_blocked_maxsim(
     queries: Tensor,
     query_bounds: np.ndarray,
@@ -161,7 +166,7 @@ def _cpu_blocked_maxsim(
     budget = min(max_elements, _CACHE_BLOCK_ELEMENTS * max(1, torch.get_num_threads()))
     blocks = list(_doc_chunks(doc_bounds, max(1, budget // n_query_tokens)))
     widest = max(int(doc_bounds[last] - doc_bounds[first]) for first, last in blocks)
-    bits = dtype == torch.bfloat16 and bool(torch.isfinite(queries).all())  # see _bf16_segment_max
+    bits = dtype == torch.bfloat16 and n_query_tokens * widest >= _BITS_MIN_ELEMENTS and bool(torch.isfinite(queries).all())  # see _bf16_segment_max
     if bits:  # one more query row, all ones: its similarity to a document token is finite iff the token is
         queries = torch.cat([queries, torch.ones(1, queries.shape[1], dtype=dtype)])
     product = torch.empty(queries.shape[0] * widest, dtype=dtype)

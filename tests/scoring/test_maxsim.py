@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -145,11 +147,21 @@ def test_gpu_large_batch_matches_cpu(skewed):
     assert torch.allclose(gpu.cpu(), cpu, atol=1e-5)
 
 
+@pytest.fixture(params=[0, None], ids=["bit-patterns", "float32-copy"])
+def bf16_reduction(request, monkeypatch):
+    """Run a test with bfloat16 blocks reduced on their bit patterns (threshold 0), and with the default
+    threshold (these small blocks then take the float32 copy)."""
+    kernel = importlib.import_module("smart_plugins.scoring.maxsim")
+    if request.param is not None:
+        monkeypatch.setattr(kernel, "_BITS_MIN_ELEMENTS", request.param)
+    return request.param
+
+
 @pytest.mark.parametrize("shift", [0.0, -0.9])
-def test_bfloat16_cpu_path_equals_the_float32_reduction_of_the_same_products(shift):
-    """bfloat16 maxima are reduced on their bit patterns (no float32 copy); the result must be the
-    float32 reduction of the same bfloat16 products, also where every similarity of a query token
-    to a document is negative (shift -0.9: the exact fallback)."""
+def test_bfloat16_cpu_path_equals_the_float32_reduction_of_the_same_products(shift, bf16_reduction):
+    """bfloat16 maxima of large blocks are reduced on their bit patterns (no float32 copy); the result
+    must be the float32 reduction of the same bfloat16 products, also where every similarity of a
+    query token to a document is negative (shift -0.9: the exact fallback)."""
     queries = _texts([16, 4, 9], dim=32, seed=6)
     docs = [d + shift for d in _texts([120, 80, 3, 150, 1, 64], dim=32, seed=7)]
     q_tokens, q_offsets = pack_tokens(queries)
@@ -164,7 +176,7 @@ def test_bfloat16_cpu_path_equals_the_float32_reduction_of_the_same_products(shi
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
-def test_bfloat16_cpu_path_still_refuses_nan_or_infinite_document_vectors(bad):
+def test_bfloat16_cpu_path_still_refuses_nan_or_infinite_document_vectors(bad, bf16_reduction):
     docs = [d.clone() for d in DOCS]
     docs[3][1, 0] = bad
     d_tokens, d_offsets = pack_tokens(docs)
