@@ -25,9 +25,10 @@ PROSE_MIN_WORDS = 5
 PROSE_MIN_SHARE = 0.8
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+|\n+")
-#: A plain word: letters only (lower case after the first, or all capitals), with surrounding
-#: quotes, brackets, comment marks or punctuation.
-_PLAIN_WORD = re.compile(r"^[(\"'#]*(?:[A-Za-z][a-z]*(?:['-][a-z]+)*|[A-Z]+)[.,;:!?)\"']*$")
+#: What may surround a plain word: quotes, brackets, comment marks (before), punctuation (after).
+_BEFORE_WORD = "(\"'#"
+_AFTER_WORD = ".,;:!?)\"'"
+_JOINERS = re.compile(r"['-]")
 _HAS_ALNUM = re.compile(r"\w")
 
 
@@ -201,4 +202,22 @@ def is_prose(unit: str) -> bool:
     (True, False)
     """
     words = [w for w in unit.split() if _HAS_ALNUM.search(w)]  # comment marks and dashes are not words
-    return len(words) >= PROSE_MIN_WORDS and sum(bool(_PLAIN_WORD.match(w)) for w in words) >= PROSE_MIN_SHARE * len(words)
+    return len(words) >= PROSE_MIN_WORDS and sum(is_plain_word(w) for w in words) >= PROSE_MIN_SHARE * len(words)
+
+
+def is_plain_word(word: str) -> bool:
+    """A word of prose: letters of any script, none upper case after the first (or all capitals),
+    joined by ``'`` or ``-``, with quotes, brackets, comment marks or punctuation around it.
+
+    Examples
+    --------
+    >>> [is_plain_word(w) for w in ("Library,", "don't", "NASA", "développement", "Übersetzung", "self.x", "getValue")]
+    [True, True, True, True, True, False, False]
+    """
+    core = word.lstrip(_BEFORE_WORD).rstrip(_AFTER_WORD)
+    if core.isalpha() and core.isupper():
+        return True
+    parts = _JOINERS.split(core)
+    return bool(parts[0]) and all(
+        part.isalpha() and not any(c.isupper() for c in (part[1:] if i == 0 else part)) for i, part in enumerate(parts)
+    )

@@ -99,3 +99,10 @@ def test_drawn_queries_carry_their_documents_prose_share():
     drawn = draw_pseudo_queries([CODE, PROSE + " " + PROSE], 2, span_words=4)
     assert [q.doc_prose for q in drawn] == [prose_share(CODE), 1.0]
     assert mean_prose(drawn) == 0.5 and mean_prose([]) == 1.0
+
+
+def test_prose_in_other_alphabets_is_prose():
+    assert prose_share("Bibliothèque de développement pour les fichiers réseau.") == 1.0
+    assert prose_share("Библиотека для разработки сетевых приложений и утилит.") == 1.0
+    assert prose_share("Werkzeuge zur Übersetzung von Dateien in Unicode.") == 1.0
+    assert prose_share("x_1 = météo(y, 2)\nreturn x_1") == 0.0
