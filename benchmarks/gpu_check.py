@@ -70,25 +70,36 @@ def encode_section(args: argparse.Namespace) -> dict[str, Any]:
     from sentence_transformers import SentenceTransformer
 
     from smart_plugins import SmartEncoder
+    from smart_plugins.encoder.precision import autocast_context
     from smart_plugins.models import resolve_model_name
 
     texts = make_texts(args.texts)
     path = resolve_model_name(args.model)
+    device = torch.device(args.device)
     methods: dict[str, Callable[[], object]] = {}
     check: dict[str, float] = {}
-    for label, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-        smart = SmartEncoder(path, device=args.device, dtype=dtype, batch_size=args.batch_size)
+    # weights in fp32 / cast to bf16, and fp32 weights under torch.autocast(bf16) (SmartEncoder(autocast=...));
+    # the plain SentenceTransformer of each label runs the same way
+    for label, dtype, autocast in (("fp32", torch.float32, None), ("bf16", torch.bfloat16, None),
+                                   ("autocast-bf16", torch.float32, "bfloat16")):
+        smart = SmartEncoder(path, device=args.device, batch_size=args.batch_size,
+                             **({"autocast": autocast} if autocast else {"dtype": dtype}))
         plain = SentenceTransformer(path, device=args.device, model_kwargs={"dtype": dtype})
-        methods[f"SentenceTransformer.encode {label}"] = lambda m=plain: m.encode(texts, batch_size=args.batch_size, convert_to_tensor=True)
+
+        def plain_encode(m: Any = plain, mixed: str | None = autocast, batch: list[str] = texts) -> Any:
+            with autocast_context(device, mixed):
+                return m.encode(batch, batch_size=args.batch_size, convert_to_tensor=True)
+
+        methods[f"SentenceTransformer.encode {label}"] = plain_encode
         methods[f"SmartEncoder.encode {label}"] = lambda e=smart: e.encode(texts, show_progress_bar=False)
         pooled = smart.encode(texts[:8]).pooled
-        reference = plain.encode(texts[:8], convert_to_tensor=True).float().cpu()
+        reference = plain_encode(batch=texts[:8]).float().cpu()
         check[f"pooled max |diff| SmartEncoder vs ST {label}"] = float((pooled - reference).abs().max())
         check[f"parameter dtype SmartEncoder {label}"] = str(next(smart.model.parameters()).dtype)
         check[f"parameter dtype SentenceTransformer {label}"] = str(next(plain.parameters()).dtype)
     seconds = compare(methods, args.rounds, args.device)
     rows = {name: {"median_s": s, "per_s": len(texts) / s} for name, s in seconds.items()}
-    for label in ("fp32", "bf16"):
+    for label in ("fp32", "bf16", "autocast-bf16"):
         base = rows[f"SentenceTransformer.encode {label}"]["median_s"]
         for name in (f"SentenceTransformer.encode {label}", f"SmartEncoder.encode {label}"):
             rows[name]["vs_st_same_dtype"] = base / rows[name]["median_s"]
@@ -246,9 +257,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     report["smart_plugins"] = smart_plugins.__file__
     report["encode"] = None if args.skip_encode else encode_section(args)
-    report["maxsim"] = [maxsim_section("rerank", 1, args.rerank_docs, args),
-                        maxsim_section("batch", args.batch_queries, args.batch_docs, args)]
-    if args.large_batch_docs > 0:
+    report["maxsim"] = [] if args.skip_maxsim else [maxsim_section("rerank", 1, args.rerank_docs, args),
+                                                    maxsim_section("batch", args.batch_queries, args.batch_docs, args)]
+    if args.large_batch_docs > 0 and not args.skip_maxsim:
         report["maxsim"].append(maxsim_section("large batch", args.batch_queries, args.large_batch_docs, args))
     if args.multimodal:
         report["multimodal"] = multimodal_section(args)

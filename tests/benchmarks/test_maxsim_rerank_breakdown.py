@@ -17,3 +17,5 @@ def test_breakdown_reports_every_part_and_the_remainder() -> None:
              "NaN check of the scores", "query mean")
     assert all(result[p] > 0 for p in (*parts, "whole maxsim call", "plain q @ d.T"))
     assert result["not accounted"] == result["whole maxsim call"] - sum(result[p] for p in parts)
+    in_sequence = [f"in sequence: {step}" for step in ("checks", "product", "reduceat", "mean", "NaN check", "all steps")]
+    assert all(result[name] > 0 for name in (*in_sequence, "product + reduceat only"))
