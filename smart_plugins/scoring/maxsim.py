@@ -158,15 +158,18 @@ def _cpu_blocked_maxsim(
     Each block is one matrix product ``queries @ block.T`` into a reused buffer, in the
     orientation whose segments are contiguous (``(Tq, block tokens)``), reduced at once to
     per-document maxima and averaged per query into ``out``. The bookkeeping around the
-    products is numpy on the offsets (``*_bounds``): after a product has streamed the documents
-    through the cache every small torch call costs tens of microseconds, a third of a 1 x 100
-    rerank's time over its product (benchmarks/maxsim_rerank_breakdown.py).
+    products is numpy on the offsets (``*_bounds``) and as few calls as possible: after a product
+    has streamed the documents through the cache, every small call costs several times what it
+    costs alone, and those calls are most of what a 1 x 100 rerank spends beyond its product
+    (``in sequence`` rows of benchmarks/maxsim_rerank_breakdown.py).
     """
     n_query_tokens = queries.shape[0]
     budget = min(max_elements, _CACHE_BLOCK_ELEMENTS * max(1, torch.get_num_threads()))
     blocks = list(_doc_chunks(doc_bounds, max(1, budget // n_query_tokens)))
     widest = max(int(doc_bounds[last] - doc_bounds[first]) for first, last in blocks)
-    bits = dtype == torch.bfloat16 and n_query_tokens * widest >= _BITS_MIN_ELEMENTS and bool(torch.isfinite(queries).all())  # see _bf16_segment_max
+    bits = (  # bfloat16 maxima on their bit patterns, see _bf16_segment_max
+        dtype == torch.bfloat16 and n_query_tokens * widest >= _BITS_MIN_ELEMENTS and bool(torch.isfinite(queries).all())
+    )
     if bits:  # one more query row, all ones: its similarity to a document token is finite iff the token is
         queries = torch.cat([queries, torch.ones(1, queries.shape[1], dtype=dtype)])
     product = torch.empty(queries.shape[0] * widest, dtype=dtype)
