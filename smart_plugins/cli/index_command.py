@@ -42,7 +42,9 @@ def register(subparsers: Any) -> None:
     build.add_argument("--token-pool-factor", type=float, default=1.0, metavar="F",
                        help="keep about 1/F of each document's token vectors, merging similar ones (number >= 1; "
                             "default 1: no pooling; recorded in the index, so later adds use it)")
-    build.add_argument("--weights", default="1:1", help="default POOL:LATE weights stored in the index (default 1:1)")
+    build.add_argument("--weights", default=None,
+                       help="default POOL:LATE weights stored in the index (default: fitted without labels on pseudo-queries "
+                            "drawn from the documents, as SmartIndex.create does; see docs/evaluation.md)")
     build.add_argument("--device", help="cuda / cpu (default: GPU when present)")
     _add_backend(build, "torch")
     build.add_argument("--batch-size", type=int, default=32, help="encoding batch size (default: 32)")
@@ -196,7 +198,7 @@ def run_build(args: argparse.Namespace) -> int:
     if (target / MANIFEST_NAME).exists() or holds_record(target):
         raise FileExistsError(f"an index already exists at {target}; use 'smart-plugins index add' to grow it")
     scan_corpus(args.corpus, args.limit).check_unique(args.corpus)  # every row checked before anything is created
-    weights = ScoreWeights.parse(args.weights)
+    weights = ScoreWeights.parse(args.weights) if args.weights is not None else None
     encoder = SmartEncoder(args.model, device=args.device, batch_size=args.batch_size, truncation=args.truncation,
                            backend=args.backend, autocast=args.autocast)
     existed = target.exists()
@@ -406,6 +408,31 @@ def _seconds(text: str) -> float | None:
     return value
 
 
+def describe_weights_source(source: dict[str, Any] | None) -> str:
+    """Where an index's default weights come from, in one line.
+
+    Examples
+    --------
+    >>> describe_weights_source({"kind": "auto", "documents": 900, "queries": 256, "late_share": 0.5973,
+    ...                          "fitted_share": 1.0, "prose_share": 0.1946})
+    'fitted without labels on 256 pseudo-queries from 900 documents: late share 0.5973 (span fit 1, prose share 0.1946)'
+    >>> describe_weights_source({"kind": "auto", "documents": 0})
+    'fitted without labels once the index holds 32 documents (1:1 until then)'
+    """
+    source = source or {}
+    if source.get("kind") != "auto":
+        return "set explicitly" if source else "recorded before weights were fitted (kept as written)"
+    if "late_share" not in source:
+        if source.get("fitted") is False:
+            return f"not fitted: too few documents long enough to draw pseudo-queries from ({source.get('documents')} live); kept"
+        from smart_plugins.index.default_weights import MIN_DOCUMENTS
+
+        return f"fitted without labels once the index holds {MIN_DOCUMENTS} documents (1:1 until then)"
+    detail = f" (span fit {source['fitted_share']:g}, prose share {source['prose_share']:g})" if "prose_share" in source else ""
+    return (f"fitted without labels on {source.get('queries')} pseudo-queries from {source.get('documents')} documents: "
+            f"late share {source['late_share']:g}{detail}")
+
+
 def _print_info(info: dict[str, Any]) -> None:
     if info.get("store", "local") != "local":
         print_store_info(info)
@@ -419,6 +446,7 @@ def _print_info(info: dict[str, Any]) -> None:
     print(f"compression {info['compression']}: {info['token_bytes_per_token']:.1f} bytes/token ({ratio:.1%} of fp32)")
     print(f"disk        {info['disk_bytes'] / 2**20:.1f} MiB")
     print(f"weights     pool {info['weights']['pool']} : late {info['weights']['late']}; first stage {info['first_stage']['kind']}")
+    print(f"            {describe_weights_source(info.get('weights_source'))}")
     graph = info.get("hnsw_graph")
     if graph and "error" not in graph:
         print(f"hnsw graph  {graph['vectors']:,} vectors over {graph['segments']} segment(s), "
@@ -474,6 +502,7 @@ def print_store_info(info: dict[str, Any]) -> None:
         tail = f" ({per_token:.1f} bytes/token, whole store)" if per_token else ""
         print(f"disk        {info['disk_bytes'] / 2**20:.1f} MiB{tail}")
     print(f"weights     pool {info['weights']['pool']} : late {info['weights']['late']}")
+    print(f"            {describe_weights_source(info.get('weights_source'))}")
 
 
 def register_export(actions: Any) -> None:

@@ -79,3 +79,17 @@ def test_build_with_hnsw_saves_the_graph_for_later_searches(tmp_path, tiny_model
     assert info["hnsw_graph"]["vectors"] == 9 and info["hnsw_graph"]["segments"] == 2
     assert main(["search", str(folder), "banana apple", "-k", "1", "--candidates", "3", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["hits"][0]["id"] == "new"
+
+
+def test_build_without_weights_gets_the_label_free_default_and_info_says_so(tmp_path, tiny_model_dir, corpus_file, capsys):
+    auto, fixed = tmp_path / "auto", tmp_path / "fixed"
+    assert main(["index", "build", str(auto), "--model", str(tiny_model_dir), "--corpus", str(corpus_file)]) == 0
+    assert main(["index", "build", str(fixed), "--model", str(tiny_model_dir), "--corpus", str(corpus_file), "--weights", "1:2"]) == 0
+    capsys.readouterr()
+    assert main(["index", "info", str(auto), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["weights_source"]["kind"] == "auto"  # as SmartIndex.create without weights
+    assert main(["index", "info", str(auto)]) == 0
+    assert "fitted without labels once the index holds 32 documents" in capsys.readouterr().out  # 8 documents so far
+    assert main(["index", "info", str(fixed)]) == 0
+    out = capsys.readouterr().out
+    assert "pool 1.0 : late 2.0" in out and "set explicitly" in out
