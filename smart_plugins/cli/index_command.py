@@ -420,8 +420,8 @@ def describe_weights_source(source: dict[str, Any] | None) -> str:
     'fitted without labels once the index holds 32 documents (1:1 until then)'
     """
     source = source or {}
-    if source.get("kind") != "auto":
-        return "set explicitly" if source else "recorded before weights were fitted (kept as written)"
+    if source.get("kind") != "auto":  # the stores report {"kind": "explicit"} for anything not fitted
+        return "set explicitly"
     if "late_share" not in source:
         if source.get("fitted") is False:
             return f"not fitted: too few documents long enough to draw pseudo-queries from ({source.get('documents')} live); kept"

@@ -120,7 +120,8 @@ def reduce_similarities(sims: Tensor, doc_offsets: Tensor, query_offsets: Tensor
     device = sims.device
     query_lengths = (query_offsets[1:] - query_offsets[:-1]).to(device)
     if device.type == "cpu" and not _differentiable(sims):
-        best = _segment_max_t(sims.detach().T, np.asarray(doc_offsets.cpu(), dtype=np.int64))  # (Tq, N)
+        starts = np.asarray(doc_offsets.cpu(), dtype=np.int64)[:-1]
+        best = torch.from_numpy(_segment_max(sims.detach().T.float().numpy(), starts))  # (Tq, N)
         scores = _query_means(best, query_lengths)
     else:
         lengths = (doc_offsets[1:] - doc_offsets[:-1]).to(device)
@@ -189,7 +190,7 @@ def _cpu_blocked_maxsim(
             sims = sims[:n_query_tokens]
             if upcast is not None:
                 sims = upcast[: n_query_tokens * width].view(n_query_tokens, width).copy_(sims)
-            best = np.maximum.reduceat(sims.numpy(), local, axis=1)  # (Tq, docs)
+            best = _segment_max(sims.numpy(), local)  # (Tq, docs)
         if one_query:  # the mean as two ufunc calls: np.mean's Python wrapper costs more than the sum here
             row = scores[0, first:last]
             np.divide(np.add.reduce(best, axis=0, out=row), n_query_tokens, out=row)
@@ -215,21 +216,22 @@ def _bf16_segment_max(sims: Tensor, starts: np.ndarray) -> np.ndarray | None:
     exponent = keys[-1] & 0x7F80
     if (exponent == 0x7F80).any():  # all exponent bits set: NaN or infinity in a document token
         return None
-    best = np.maximum.reduceat(keys[:-1], starts, axis=1)
+    best = _segment_max(keys[:-1], starts)
     if (best < 0).any():
         return None
     return (best.astype(np.int32) << 16).view(np.float32)
 
 
-def _segment_max_t(sims_t: Tensor, local_offsets: np.ndarray) -> Tensor:
-    """Per-document maxima of transposed similarities ``(Tq, Td)`` -> float32 ``(Tq, N)``.
+def _segment_max(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """The segmented max of the library: ``(Tq, Td)`` similarities -> ``(Tq, N)`` per-document maxima.
 
-    Reduces along the last axis, where each document's similarities are contiguous: numpy's
-    ``maximum.reduceat`` is fast this way (tens of times faster than along the first axis,
-    and than ``torch.segment_reduce``). Segments are never empty (checked by the callers).
+    ``starts`` are the documents' first columns. Reduces along the last axis, where each
+    document's similarities are contiguous: numpy's ``maximum.reduceat`` is fast this way (tens of
+    times faster than along the first axis, and than ``torch.segment_reduce``). Segments are never
+    empty (checked by the callers).
     """
-    values = sims_t.float().numpy()
-    return torch.from_numpy(np.maximum.reduceat(values, local_offsets[:-1], axis=1))  # the CPU maxsim path inlines this
+    return np.maximum.reduceat(values, starts, axis=1)
+
 
 
 def _query_means(best: Tensor, query_lengths: Tensor) -> Tensor:
