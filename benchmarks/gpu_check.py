@@ -128,8 +128,10 @@ def maxsim_section(name: str, n_queries: int, n_docs: int, args: argparse.Namesp
                                                                    b_mask=doc_mask, length_normalize=True),
         "smart-plugins maxsim fp32": lambda: maxsim(q_tokens, q_offsets, d_tokens, d_offsets),
         "smart-plugins maxsim bf16": lambda: maxsim(q_bf16, q_offsets, d_bf16, d_offsets),
-        "plain matmul fp32 (same shape)": lambda: q_tokens @ d_tokens.T,
-        "plain matmul bf16 (same shape)": lambda: q_bf16 @ d_bf16.T,
+        "plain matmul fp32 q @ d.T": lambda: q_tokens @ d_tokens.T,
+        "plain matmul fp32 d @ q.T": lambda: d_tokens @ q_tokens.T,
+        "plain matmul bf16 q @ d.T": lambda: q_bf16 @ d_bf16.T,
+        "plain matmul bf16 d @ q.T": lambda: d_bf16 @ q_bf16.T,
     }
     reference = st_maxsim(queries, docs, length_normalize=True).float().cpu()
     diff = {

@@ -1,18 +1,23 @@
 """Where a CPU MaxSim rerank (1 query x N documents) spends its time beyond the matrix product.
 
 Times, in one process on the same tensors (median of ``--calls`` calls after a warm-up): the whole
-``maxsim`` call, the plain ``q @ d.T``, the product into a reused and into a fresh buffer, the
-segmented max (``numpy.maximum.reduceat``), the input and NaN checks, and the query mean, each on
-its own. What the whole call costs beyond the sum of those parts is reported as "not accounted":
-Python and tensor bookkeeping, and what the parts cost only in sequence (the reduction reading a
-product just written by two threads), which timing them apart does not show.
+``maxsim`` call, the plain product in both orientations (``q @ d.T`` and ``d @ q.T``; the kernel
+takes ``d @ q.T`` for queries of at most 16 tokens against few documents, ``q @ d.T`` otherwise,
+and its steps below follow the same choice), the product into a reused and into a fresh buffer,
+the segmented max, the input and NaN checks, and the query mean, each on its own. What the whole
+call costs beyond the sum of those parts is reported as "not accounted": Python and tensor
+bookkeeping, and what the parts cost only in sequence, which timing them apart does not show.
 
 Then the same steps replayed in sequence, each timed where it runs (``in sequence:`` rows,
 medians over the calls): right after a product has streamed the documents (18 MiB at the default
 shape) through a 2 MiB L2, every small step costs several times what it costs alone. The floor of
 any kernel written as "product, then numpy reduction" is the "product + reduceat only" row.
 
-Run:  python benchmarks/maxsim_rerank_breakdown.py [--docs 100] [--threads 2]
+``--reduction-widths`` times instead the segmented max of ``(12,000, width)`` similarities (one
+row per document token, 100 documents) at several widths: ``maximum.reduceat`` along axis 0,
+which walks a column at a time, against the library's ``_segment_max``.
+
+Run:  python benchmarks/maxsim_rerank_breakdown.py [--docs 100] [--query-tokens 16] [--threads 2] [--reduction-widths]
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--reduction-widths", action="store_true", help="time the segmented max at several widths instead")
     args = parser.parse_args(argv)
     internals = importlib.import_module("smart_plugins.scoring.maxsim")
     torch.set_num_threads(args.threads)
@@ -59,35 +65,59 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     query = [F.normalize(torch.randn(args.query_tokens, args.dim, generator=gen), dim=-1)]
     q_tokens, q_offsets = pack_tokens(query)
     d_tokens, d_offsets = pack_tokens(docs)
+    if args.reduction_widths:
+        return reduction_widths(internals, d_offsets.numpy(), args.calls)
     width, n_q = int(d_offsets[-1]), args.query_tokens
-    sims = torch.empty(n_q * width).view(n_q, width)
-    offsets = d_offsets.numpy()
-    torch.mm(q_tokens, d_tokens.T, out=sims)
-    best = torch.from_numpy(np.maximum.reduceat(sims.numpy(), offsets[:-1], axis=1))
+    short = n_q * 4 <= internals._CACHE_LINE_BYTES and n_q * width <= internals._SHORT_QUERY_MAX_ELEMENTS
+    shape, axis = ((width, n_q), 0) if short else ((n_q, width), 1)  # the kernel's orientation
+
+    def product(out: torch.Tensor) -> torch.Tensor:
+        return torch.mm(d_tokens, q_tokens.T, out=out) if short else torch.mm(q_tokens, d_tokens.T, out=out)
+
+    sims = product(torch.empty(shape))
+    starts = d_offsets.numpy()[:-1]
+    best = internals._segment_max(sims.numpy(), starts, axis=axis)
     scores = torch.full((1, args.docs), 0.5)
     parts = {
         "whole maxsim call": lambda: maxsim(q_tokens, q_offsets, d_tokens, d_offsets),
         "plain q @ d.T": lambda: q_tokens @ d_tokens.T,
-        "product into a reused buffer": lambda: torch.mm(q_tokens, d_tokens.T, out=sims),
-        "product into a fresh buffer": lambda: torch.mm(q_tokens, d_tokens.T, out=torch.empty(n_q * width).view(n_q, width)),
-        "segmented max (reduceat)": lambda: np.maximum.reduceat(sims.numpy(), offsets[:-1], axis=1),
+        "plain d @ q.T": lambda: d_tokens @ q_tokens.T,
+        "product into a reused buffer": lambda: product(sims),
+        "product into a fresh buffer": lambda: product(torch.empty(shape)),
+        "segmented max (reduceat)": lambda: internals._segment_max(sims.numpy(), starts, axis=axis),
         "offset checks (query + docs)": lambda: (internals._check_packed("query", q_tokens, q_offsets),
                                                  internals._check_packed("document", d_tokens, d_offsets)),
         "NaN check of the scores": lambda: internals._check_finite(scores),
-        "query mean": lambda: best.mean(dim=0, keepdim=True),
+        "query mean": lambda: best.mean(axis=1 - axis),
     }
     result = {name: median_ms(fn, args.calls) for name, fn in parts.items()}
-    result.update(in_sequence(q_tokens, q_offsets, d_tokens, d_offsets, sims, internals, args.calls))
+    result.update(in_sequence(product, sims, axis, q_tokens, q_offsets, d_tokens, d_offsets, internals, args.calls))
     accounted = sum(result[k] for k in ("product into a fresh buffer", "segmented max (reduceat)",
                                         "offset checks (query + docs)", "NaN check of the scores", "query mean"))
     result["not accounted"] = result["whole maxsim call"] - accounted
-    print(f"1 query x {args.docs} docs x ~{args.doc_tokens} tokens, {args.dim}-d, {args.threads} threads, torch {torch.__version__}")
+    orientation = "d @ q.T" if short else "q @ d.T"
+    print(f"1 query x {args.docs} docs x ~{args.doc_tokens} tokens, {n_q}-token query, {args.dim}-d, {args.threads} threads, "
+          f"torch {torch.__version__}; the kernel's product: {orientation}")
     for name, ms in result.items():
         print(f"  {name:32s} {ms:7.3f} ms")
     return result
 
 
-def in_sequence(q_tokens, q_offsets, d_tokens, d_offsets, sims, internals, calls: int) -> dict[str, float]:
+def reduction_widths(internals, bounds, calls: int) -> dict[str, float]:
+    """The segmented max along axis 0 at several widths: plain ``reduceat`` against ``_segment_max``."""
+    rng = np.random.default_rng(0)
+    result = {}
+    print(f"segmented max of ({bounds[-1]}, width) float32 similarities, {len(bounds) - 1} documents")
+    for width in (8, 16, 32, 64, 128, 256, 512):
+        values = rng.standard_normal((int(bounds[-1]), width)).astype(np.float32)
+        plain = median_ms(lambda: np.maximum.reduceat(values, bounds[:-1], axis=0), calls)
+        ours = median_ms(lambda: internals._segment_max(values, bounds[:-1], axis=0), calls)
+        result[f"reduceat width {width}"], result[f"_segment_max width {width}"] = plain, ours
+        print(f"  width {width:4d}: maximum.reduceat axis 0 {plain:8.3f} ms   _segment_max {ours:8.3f} ms")
+    return result
+
+
+def in_sequence(product, sims, axis, q_tokens, q_offsets, d_tokens, d_offsets, internals, calls: int) -> dict[str, float]:
     """The kernel's steps in their order, each timed in place; plus the product and reduction alone."""
     clock = time.perf_counter
     steps: dict[str, list[float]] = {}
@@ -96,11 +126,11 @@ def in_sequence(q_tokens, q_offsets, d_tokens, d_offsets, sims, internals, calls
         t0 = clock()
         bounds = internals._check_packed("query", q_tokens, q_offsets), internals._check_packed("document", d_tokens, d_offsets)
         t1 = clock()
-        torch.mm(q_tokens, d_tokens.T, out=sims)
+        product(sims)
         t2 = clock()
-        best = np.maximum.reduceat(sims.numpy(), bounds[1][:-1], axis=1)
+        best = internals._segment_max(sims.numpy(), bounds[1][:-1], axis=axis)
         t3 = clock()
-        scores = torch.from_numpy(best.mean(axis=0, keepdims=True))
+        scores = torch.from_numpy(best.mean(axis=1 - axis)[None])
         t4 = clock()
         internals._check_finite(scores)
         t5 = clock()
@@ -110,8 +140,8 @@ def in_sequence(q_tokens, q_offsets, d_tokens, d_offsets, sims, internals, calls
 
     def floor() -> None:
         t0 = clock()
-        torch.mm(q_tokens, d_tokens.T, out=sims)
-        np.maximum.reduceat(sims.numpy(), d_offsets.numpy()[:-1], axis=1)
+        product(sims)
+        internals._segment_max(sims.numpy(), d_offsets.numpy()[:-1], axis=axis)
         steps.setdefault("product + reduceat only", []).append(clock() - t0)
 
     for _ in range(20):

@@ -121,8 +121,8 @@ def reduce_similarities(sims: Tensor, doc_offsets: Tensor, query_offsets: Tensor
     query_lengths = (query_offsets[1:] - query_offsets[:-1]).to(device)
     if device.type == "cpu" and not _differentiable(sims):
         starts = np.asarray(doc_offsets.cpu(), dtype=np.int64)[:-1]
-        best = torch.from_numpy(_segment_max(sims.detach().T.float().numpy(), starts))  # (Tq, N)
-        scores = _query_means(best, query_lengths)
+        best = torch.from_numpy(_segment_max(sims.detach().float().numpy(), starts, axis=0))  # (N, Tq)
+        scores = _query_means(best.T, query_lengths)
     else:
         lengths = (doc_offsets[1:] - doc_offsets[:-1]).to(device)
         best = torch.segment_reduce(sims, "max", lengths=lengths, axis=0).float()  # (N, Tq)
@@ -138,6 +138,18 @@ def reduce_similarities(sims: Tensor, doc_offsets: Tensor, query_offsets: Tensor
 #: and the threads of each matrix product synchronise rarely (smaller blocks measured slower
 #: on a busy 2-core machine, 2**18-2**22 the same on one thread; benchmarks/maxsim_speed.py).
 _CACHE_BLOCK_ELEMENTS = 2**22
+
+
+#: A row of similarities this wide or narrower is reduced along axis 0 by ``maximum.reduceat``
+#: at full speed; wider rows are reduced a document at a time (:func:`_segment_max`).
+_CACHE_LINE_BYTES = 64
+
+
+#: Most similarities for :func:`_short_query_maxsim`: 2**18 float32 is 1 MiB (16 query tokens x
+#: 16,384 document tokens), reduced from the L2 cache. Larger sets take the blocked path: there the
+#: documents come from memory, both product orientations are as fast, and walking (Td, 16)
+#: similarities one column at a time measured 17 % slower than the blocked path at 1 x 1,000.
+_SHORT_QUERY_MAX_ELEMENTS = 2**18
 
 
 #: Smallest bfloat16 block reduced on its bit patterns (:func:`_bf16_segment_max`): below it (a 1 x 100
@@ -165,6 +177,9 @@ def _cpu_blocked_maxsim(
     (``in sequence`` rows of benchmarks/maxsim_rerank_breakdown.py).
     """
     n_query_tokens = queries.shape[0]
+    if n_query_tokens * 4 <= _CACHE_LINE_BYTES and n_query_tokens * doc_bounds[-1] <= min(max_elements, _SHORT_QUERY_MAX_ELEMENTS):
+        _short_query_maxsim(queries, query_bounds, doc_tokens, dtype, doc_bounds, out)
+        return
     budget = min(max_elements, _CACHE_BLOCK_ELEMENTS * max(1, torch.get_num_threads()))
     blocks = list(_doc_chunks(doc_bounds, max(1, budget // n_query_tokens)))
     widest = max(int(doc_bounds[last] - doc_bounds[first]) for first, last in blocks)
@@ -190,12 +205,35 @@ def _cpu_blocked_maxsim(
             sims = sims[:n_query_tokens]
             if upcast is not None:
                 sims = upcast[: n_query_tokens * width].view(n_query_tokens, width).copy_(sims)
-            best = _segment_max(sims.numpy(), local)  # (Tq, docs)
+            best = _segment_max(sims.numpy(), local, axis=1)  # (Tq, docs)
         if one_query:  # the mean as two ufunc calls: np.mean's Python wrapper costs more than the sum here
             row = scores[0, first:last]
             np.divide(np.add.reduce(best, axis=0, out=row), n_query_tokens, out=row)
         else:
             out[:, first:last] = weights @ torch.from_numpy(best)
+
+
+def _short_query_maxsim(
+    queries: Tensor, query_bounds: np.ndarray, doc_tokens: Tensor, dtype: torch.dtype, doc_bounds: np.ndarray, out: Tensor
+) -> None:
+    """CPU inference path of :func:`maxsim` for a rerank: at most 16 query tokens in all, few documents.
+
+    The product is taken as ``documents @ queries.T``, ``(Td, Tq)``: for so few query tokens and
+    documents that stay in cache, torch's CPU matmul computes this orientation up to ~1.5x faster than
+    ``queries @ documents.T`` (1 x 100 x 120 tokens, 384-d: fp32 0.67 against 1.00 ms, bf16 0.33
+    against 0.45 ms; benchmarks/maxsim_speed.py times both orientations as the floor; from 1,000
+    documents on, read from memory, the two are the same). A row of at most 16 float32 similarities
+    is one cache line, the width up to which the segmented max along axis 0 is fast.
+    """
+    docs = doc_tokens if doc_tokens.dtype == dtype else doc_tokens.to(dtype)
+    sims = torch.mm(docs, queries.T)  # queries.T as a view: a contiguous (D, Tq) copy takes a slower path
+    best = _segment_max((sims if dtype == torch.float32 else sims.float()).numpy(), doc_bounds[:-1], axis=0)  # (N, Tq)
+    if len(query_bounds) == 2:  # the mean as two ufunc calls, as in _cpu_blocked_maxsim
+        row = out.numpy()[0]
+        np.divide(np.add.reduce(best, axis=1, out=row), queries.shape[0], out=row)
+    else:
+        weights = _averaging_matrix(torch.from_numpy(np.diff(query_bounds)), torch.device("cpu"))
+        out.copy_((torch.from_numpy(best) @ weights).T)
 
 
 def _bf16_segment_max(sims: Tensor, starts: np.ndarray) -> np.ndarray | None:
@@ -216,21 +254,32 @@ def _bf16_segment_max(sims: Tensor, starts: np.ndarray) -> np.ndarray | None:
     exponent = keys[-1] & 0x7F80
     if (exponent == 0x7F80).any():  # all exponent bits set: NaN or infinity in a document token
         return None
-    best = _segment_max(keys[:-1], starts)
+    best = _segment_max(keys[:-1], starts, axis=1)
     if (best < 0).any():
         return None
     return (best.astype(np.int32) << 16).view(np.float32)
 
 
-def _segment_max(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """The segmented max of the library: ``(Tq, Td)`` similarities -> ``(Tq, N)`` per-document maxima.
+def _segment_max(values: np.ndarray, starts: np.ndarray, *, axis: int) -> np.ndarray:
+    """The segmented max of the library: per-document maxima of token similarities.
 
-    ``starts`` are the documents' first columns. Reduces along the last axis, where each
-    document's similarities are contiguous: numpy's ``maximum.reduceat`` is fast this way (tens of
-    times faster than along the first axis, and than ``torch.segment_reduce``). Segments are never
-    empty (checked by the callers).
+    ``axis=1``: ``(Tq, Td)`` similarities (each document's columns contiguous) -> ``(Tq, N)``.
+    ``axis=0``: ``(Td, Tq)`` similarities (one row per document token) -> ``(N, Tq)``.
+    ``starts`` are the documents' first columns (rows); segments are never empty (checked by the
+    callers). numpy's ``maximum.reduceat`` walks one column at a time along axis 0, which is fast
+    while a row is at most a cache line and falls off a cliff beyond (4.4 ms against 0.5 ms for
+    12,000 rows of 64 similarities, 23 ms against 0.9 ms at 256; benchmarks/maxsim_rerank_breakdown.py
+    ``--reduction-widths``): wider rows are reduced one document at a time, each a vectorised
+    ``maximum.reduce`` over whole rows. ``torch.segment_reduce`` and ``embedding_bag`` measured
+    slower than both at every width.
     """
-    return np.maximum.reduceat(values, starts, axis=1)
+    if axis == 1 or values.shape[1] * values.itemsize <= _CACHE_LINE_BYTES:
+        return np.maximum.reduceat(values, starts, axis=axis)
+    best = np.empty((len(starts), values.shape[1]), dtype=values.dtype)
+    bounds = [*starts.tolist(), len(values)]
+    for doc, (first, stop) in enumerate(zip(bounds[:-1], bounds[1:])):
+        np.maximum.reduce(values[first:stop], axis=0, out=best[doc])
+    return best
 
 
 

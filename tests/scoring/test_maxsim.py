@@ -183,3 +183,31 @@ def test_bfloat16_cpu_path_still_refuses_nan_or_infinite_document_vectors(bad, b
     q_tokens, q_offsets = pack_tokens(QUERIES)
     with pytest.raises(ValueError, match="document 3"):
         maxsim(q_tokens.bfloat16(), q_offsets, d_tokens.bfloat16(), d_offsets)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("query_lengths", [[1], [16], [9, 7], [17], [40]])
+def test_short_query_path_equals_the_blocked_path(query_lengths, dtype):
+    """At most 16 query tokens against few documents take the (doc tokens, query tokens) product
+    orientation; many small blocks (max_elements) take the other. Both give the same scores."""
+    queries = _texts(query_lengths, dim=32, seed=10)
+    docs = _texts([120, 80, 3, 150, 1, 64], dim=32, seed=11)
+    q_tokens, q_offsets = pack_tokens([q.to(dtype) for q in queries])
+    d_tokens, d_offsets = pack_tokens([d.to(dtype) for d in docs])
+    default = maxsim(q_tokens, q_offsets, d_tokens, d_offsets)
+    blocked = maxsim(q_tokens, q_offsets, d_tokens, d_offsets, max_elements=100 * len(q_tokens))
+    assert torch.allclose(default, blocked, atol=1e-6, rtol=0)
+    if dtype == torch.float32:
+        assert torch.allclose(default, _brute_force(queries, docs), atol=1e-5)
+
+
+@pytest.mark.parametrize("n_query_tokens", [1, 16, 17, 64, 256])
+def test_reduce_similarities_at_every_query_width(n_query_tokens):
+    """Rows of up to a cache line are reduced by one reduceat, wider ones a document at a time."""
+    gen = torch.Generator().manual_seed(12)
+    lengths = [7, 1, 130, 40, 2]
+    sims = torch.randn(sum(lengths), n_query_tokens, generator=gen)
+    doc_offsets = torch.tensor([0, *torch.tensor(lengths).cumsum(0).tolist()])
+    expected = torch.stack([sims[a:b].amax(dim=0) for a, b in zip(doc_offsets[:-1], doc_offsets[1:])]).mean(dim=1)
+    reduced = reduce_similarities(sims, doc_offsets, torch.tensor([0, n_query_tokens]))
+    assert torch.allclose(reduced[0], expected, atol=1e-6, rtol=0)
