@@ -141,9 +141,17 @@ def reduce_similarities(sims: Tensor, doc_offsets: Tensor, query_offsets: Tensor
 _CACHE_BLOCK_ELEMENTS = 2**22
 
 
-#: A row of similarities this wide or narrower is reduced along axis 0 by ``maximum.reduceat``
-#: at full speed; wider rows are reduced a document at a time (:func:`_segment_max`).
-_CACHE_LINE_BYTES = 64
+#: Rows of similarities this wide or narrower (32 float32, two cache lines) are reduced along
+#: axis 0 by ``maximum.reduceat`` in blocks of at most ``_REDUCE_BLOCK_BYTES``; wider rows a
+#: document at a time (:func:`_segment_max`). Measured: at 24 similarities per row the blocks take
+#: 0.55-0.6x the time of the per-document loop, at 32 the same, at 48 1.3x. Blocks of 0.5-1 MiB
+#: were fastest (4-16 per row, 400-2,000 documents of 120 or 700 tokens), 2 MiB up to 1.45x slower.
+_REDUCEAT_MAX_ROW_BYTES = 128
+_REDUCE_BLOCK_BYTES = 2**20
+
+#: At most this many query tokens (in all) take :func:`_short_query_maxsim`; at 17-24 it measured
+#: 1.1-1.2x slower than the blocked path.
+_SHORT_QUERY_TOKENS = 16
 
 
 #: Most similarities for :func:`_short_query_maxsim`: 2**19 float32 is 2 MiB, this CPU's L2 cache
@@ -180,7 +188,7 @@ def _cpu_blocked_maxsim(
     (``in sequence`` rows of benchmarks/maxsim_rerank_breakdown.py).
     """
     n_query_tokens = queries.shape[0]
-    if n_query_tokens * 4 <= _CACHE_LINE_BYTES and n_query_tokens * doc_bounds[-1] <= min(max_elements, _SHORT_QUERY_MAX_ELEMENTS):
+    if n_query_tokens <= _SHORT_QUERY_TOKENS and n_query_tokens * doc_bounds[-1] <= min(max_elements, _SHORT_QUERY_MAX_ELEMENTS):
         _short_query_maxsim(queries, query_bounds, doc_tokens, dtype, doc_bounds, out)
         return
     budget = min(max_elements, _CACHE_BLOCK_ELEMENTS * max(1, torch.get_num_threads()))
@@ -225,8 +233,8 @@ def _short_query_maxsim(
     documents that stay in cache, torch's CPU matmul computes this orientation up to ~1.5x faster than
     ``queries @ documents.T`` (1 x 100 x 120 tokens, 384-d: fp32 0.67 against 1.00 ms, bf16 0.33
     against 0.45 ms; benchmarks/maxsim_speed.py times both orientations as the floor; from 1,000
-    documents on, read from memory, the two are the same). A row of at most 16 float32 similarities
-    is one cache line, the width up to which the segmented max along axis 0 is fast.
+    documents on, read from memory, the two are the same). The segmented max along axis 0 is fast
+    at this width (:func:`_segment_max`).
     """
     docs = doc_tokens if doc_tokens.dtype == dtype else doc_tokens.to(dtype)
     sims = torch.mm(docs, queries.T)  # queries.T as a view: a contiguous (D, Tq) copy takes a slower path
@@ -269,21 +277,30 @@ def _segment_max(values: np.ndarray, starts: np.ndarray, *, axis: int) -> np.nda
     ``axis=1``: ``(Tq, Td)`` similarities (each document's columns contiguous) -> ``(Tq, N)``.
     ``axis=0``: ``(Td, Tq)`` similarities (one row per document token) -> ``(N, Tq)``.
     ``starts`` are the documents' first columns (rows); segments are never empty (checked by the
-    callers). numpy's ``maximum.reduceat`` walks one column at a time along axis 0, which is fast
-    while a row is at most a cache line and falls off a cliff beyond (4.4 ms against 0.5 ms for
-    12,000 rows of 64 similarities, 23 ms against 0.9 ms at 256; benchmarks/maxsim_rerank_breakdown.py
-    ``--reduction-widths``): wider rows are reduced one document at a time, each a vectorised
-    ``maximum.reduce`` over whole rows. ``torch.segment_reduce`` and ``embedding_bag`` measured
-    slower than both at every width.
+    callers). Along axis 1, one ``maximum.reduceat``. Along axis 0, ``maximum.reduceat`` walks one
+    column at a time, so it is fast only while a row is at most two cache lines and the rows being
+    walked stay in cache: rows that narrow are reduced in blocks of whole documents of at most
+    1 MiB, wider rows one document at a time with a vectorised ``maximum.reduce`` over whole rows.
+    Against one ``reduceat`` (``benchmarks/maxsim_rerank_breakdown.py --reduction-widths``): 0.46
+    against 4.1 ms for 11,910 rows of 64 similarities, 0.81 against 22 ms at 256; 3.7 against
+    10 ms for 400 documents of ~700 tokens at 16. ``torch.segment_reduce`` and ``embedding_bag``
+    measured slower than both at every width.
     """
-    if axis == 1 or values.shape[1] * values.itemsize <= _CACHE_LINE_BYTES:
-        return np.maximum.reduceat(values, starts, axis=axis)
+    if axis == 1:
+        return np.maximum.reduceat(values, starts, axis=1)
+    row_bytes = values.shape[1] * values.itemsize
+    if row_bytes <= _REDUCEAT_MAX_ROW_BYTES and values.nbytes <= _REDUCE_BLOCK_BYTES:
+        return np.maximum.reduceat(values, starts, axis=0)
     best = np.empty((len(starts), values.shape[1]), dtype=values.dtype)
-    bounds = [*starts.tolist(), len(values)]
-    for doc, (first, stop) in enumerate(zip(bounds[:-1], bounds[1:])):
+    bounds = np.append(starts, len(values))
+    if row_bytes <= _REDUCEAT_MAX_ROW_BYTES:
+        for first, last in _doc_chunks(bounds, _REDUCE_BLOCK_BYTES // row_bytes):
+            block = values[bounds[first] : bounds[last]]
+            np.maximum.reduceat(block, bounds[first:last] - bounds[first], axis=0, out=best[first:last])
+        return best
+    for doc, (first, stop) in enumerate(zip(bounds[:-1].tolist(), bounds[1:].tolist())):
         np.maximum.reduce(values[first:stop], axis=0, out=best[doc])
     return best
-
 
 
 def _query_means(best: Tensor, query_lengths: Tensor) -> Tensor:

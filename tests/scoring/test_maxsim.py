@@ -201,13 +201,26 @@ def test_short_query_path_equals_the_blocked_path(query_lengths, dtype):
         assert torch.allclose(default, _brute_force(queries, docs), atol=1e-5)
 
 
-@pytest.mark.parametrize("n_query_tokens", [1, 16, 17, 64, 256])
+@pytest.mark.parametrize("n_query_tokens", [1, 16, 17, 32, 33, 64, 256])
 def test_reduce_similarities_at_every_query_width(n_query_tokens):
-    """Rows of up to a cache line are reduced by one reduceat, wider ones a document at a time."""
+    """Rows of up to two cache lines are reduced by reduceat, wider ones a document at a time."""
     gen = torch.Generator().manual_seed(12)
     lengths = [7, 1, 130, 40, 2]
     sims = torch.randn(sum(lengths), n_query_tokens, generator=gen)
     doc_offsets = torch.tensor([0, *torch.tensor(lengths).cumsum(0).tolist()])
     expected = torch.stack([sims[a:b].amax(dim=0) for a, b in zip(doc_offsets[:-1], doc_offsets[1:])]).mean(dim=1)
     reduced = reduce_similarities(sims, doc_offsets, torch.tensor([0, n_query_tokens]))
+    assert torch.allclose(reduced[0], expected, atol=1e-6, rtol=0)
+
+
+def test_reduce_similarities_in_blocks_of_whole_documents(monkeypatch):
+    """Narrow rows beyond one block are reduced block by block; a document larger than a block is a block."""
+    kernel = importlib.import_module("smart_plugins.scoring.maxsim")
+    monkeypatch.setattr(kernel, "_REDUCE_BLOCK_BYTES", 256)  # 16 rows of 4 similarities
+    gen = torch.Generator().manual_seed(13)
+    lengths = [7, 1, 40, 3, 9, 9, 2, 30]
+    sims = torch.randn(sum(lengths), 4, generator=gen)
+    doc_offsets = torch.tensor([0, *torch.tensor(lengths).cumsum(0).tolist()])
+    expected = torch.stack([sims[a:b].amax(dim=0) for a, b in zip(doc_offsets[:-1], doc_offsets[1:])]).mean(dim=1)
+    reduced = reduce_similarities(sims, doc_offsets, torch.tensor([0, 4]))
     assert torch.allclose(reduced[0], expected, atol=1e-6, rtol=0)
