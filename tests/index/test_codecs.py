@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from smart_plugins.index import codecs as codecs_module
 from smart_plugins.index.codecs import CODEC_NAMES, ResidualCodec, make_codec
 from smart_plugins.scoring import maxsim
 
@@ -79,8 +80,10 @@ def test_bad_codec_requests_are_clear_errors():
         make_codec("int8", 32).encode(np.zeros((2, 16), dtype=np.float32))
 
 
+@pytest.mark.parametrize("block_tokens", [8192, 37])  # one block; many, the last one short
 @pytest.mark.parametrize("name", CODEC_NAMES)
-def test_similarities_equal_decoded_vectors_times_queries(name):
+def test_similarities_equal_decoded_vectors_times_queries(name, block_tokens, monkeypatch):
+    monkeypatch.setattr(codecs_module, "SIMILARITY_BLOCK_TOKENS", block_tokens)
     x = _unit(3000, 64, seed=5)
     queries = torch.from_numpy(_unit(7, 64, seed=6))
     codec = make_codec(name, 64)
