@@ -154,12 +154,12 @@ _REDUCE_BLOCK_BYTES = 2**20
 _SHORT_QUERY_TOKENS = 16
 
 
-#: Most similarities for :func:`_short_query_maxsim`: 2**19 float32 is 2 MiB, this CPU's L2 cache
-#: (16 query tokens x 32,768 document tokens). Measured against the blocked path at 16 query tokens
-#: (2 threads): 1 x 100 to 1 x 250 documents of ~120 tokens 0.76-0.89x fp32 and 0.89-1.0x bf16;
-#: at 1 x 300 (2.2 MiB) 1.13x fp32 and 1.10x bf16 (the documents come from memory, where both
-#: product orientations are as fast, and walking (Td, 16) similarities a column at a time is not).
-_SHORT_QUERY_MAX_ELEMENTS = 2**19
+#: Most document tokens a float32 product takes :func:`_short_query_maxsim` for (50 MiB of 384-d
+#: vectors). Against the blocked path, 1 x N documents of ~120 tokens, 2 threads: 0.75-0.92x the
+#: time up to 1 x 250 (4-16 query tokens), 0.83-0.99x at 1 x 300; from 1 x 600 (documents read
+#: from memory) 1.0-1.02x at 16 query tokens but 1.12-1.35x at 4-8. In bfloat16 the path is faster
+#: at every size measured (0.66-0.94x up to 1 x 3,000), so it has no limit there.
+_SHORT_QUERY_MAX_FP32_TOKENS = 2**15
 
 
 #: Smallest bfloat16 block reduced on its bit patterns (:func:`_bf16_segment_max`): below it (a 1 x 100
@@ -188,10 +188,10 @@ def _cpu_blocked_maxsim(
     (``in sequence`` rows of benchmarks/maxsim_rerank_breakdown.py).
     """
     n_query_tokens = queries.shape[0]
-    if n_query_tokens <= _SHORT_QUERY_TOKENS and n_query_tokens * doc_bounds[-1] <= min(max_elements, _SHORT_QUERY_MAX_ELEMENTS):
-        _short_query_maxsim(queries, query_bounds, doc_tokens, dtype, doc_bounds, out)
-        return
     budget = min(max_elements, _CACHE_BLOCK_ELEMENTS * max(1, torch.get_num_threads()))
+    if n_query_tokens <= _SHORT_QUERY_TOKENS and (dtype != torch.float32 or doc_bounds[-1] <= _SHORT_QUERY_MAX_FP32_TOKENS):
+        _short_query_maxsim(queries, query_bounds, doc_tokens, doc_bounds, dtype, max(1, budget // n_query_tokens), out)
+        return
     blocks = list(_doc_chunks(doc_bounds, max(1, budget // n_query_tokens)))
     widest = max(int(doc_bounds[last] - doc_bounds[first]) for first, last in blocks)
     bits = (  # bfloat16 maxima on their bit patterns, see _bf16_segment_max
@@ -225,26 +225,37 @@ def _cpu_blocked_maxsim(
 
 
 def _short_query_maxsim(
-    queries: Tensor, query_bounds: np.ndarray, doc_tokens: Tensor, dtype: torch.dtype, doc_bounds: np.ndarray, out: Tensor
+    queries: Tensor,
+    query_bounds: np.ndarray,
+    doc_tokens: Tensor,
+    doc_bounds: np.ndarray,
+    dtype: torch.dtype,
+    block_tokens: int,
+    out: Tensor,
 ) -> None:
-    """CPU inference path of :func:`maxsim` for a rerank: at most 16 query tokens in all, few documents.
+    """CPU inference path of :func:`maxsim` for at most 16 query tokens in all (a rerank).
 
-    The product is taken as ``documents @ queries.T``, ``(Td, Tq)``: for so few query tokens and
-    documents that stay in cache, torch's CPU matmul computes this orientation up to ~1.5x faster than
-    ``queries @ documents.T`` (1 x 100 x 120 tokens, 384-d: fp32 0.67 against 1.00 ms, bf16 0.33
-    against 0.45 ms; benchmarks/maxsim_speed.py times both orientations as the floor; from 1,000
-    documents on, read from memory, the two are the same). The segmented max along axis 0 is fast
-    at this width (:func:`_segment_max`).
+    The products are taken as ``documents @ queries.T``, ``(Td, Tq)``: for so few query tokens,
+    torch's CPU matmul computes this orientation up to ~1.5x faster than ``queries @ documents.T``
+    (1 x 100 x 120 tokens, 384-d: fp32 0.69 against 1.00 ms, bf16 0.30 against 0.43 ms;
+    benchmarks/maxsim_speed.py times both orientations as the floor), in bfloat16 at every size and
+    in float32 while the documents stay in cache (``_SHORT_QUERY_MAX_FP32_TOKENS``). Blocks hold
+    at most ``block_tokens`` document tokens; :func:`_segment_max` reduces each along axis 0.
     """
-    docs = doc_tokens if doc_tokens.dtype == dtype else doc_tokens.to(dtype)
-    sims = torch.mm(docs, queries.T)  # queries.T as a view: a contiguous (D, Tq) copy takes a slower path
-    best = _segment_max((sims if dtype == torch.float32 else sims.float()).numpy(), doc_bounds[:-1], axis=0)  # (N, Tq)
-    if len(query_bounds) == 2:  # the mean as two ufunc calls, as in _cpu_blocked_maxsim
-        row = out.numpy()[0]
-        np.divide(np.add.reduce(best, axis=1, out=row), queries.shape[0], out=row)
-    else:
-        weights = _averaging_matrix(torch.from_numpy(np.diff(query_bounds)), torch.device("cpu"))
-        out.copy_((torch.from_numpy(best) @ weights).T)
+    one_query = len(query_bounds) == 2
+    weights = None if one_query else _averaging_matrix(torch.from_numpy(np.diff(query_bounds)), torch.device("cpu"))
+    scores = out.numpy()
+    for first, last in _doc_chunks(doc_bounds, block_tokens):
+        start, stop = int(doc_bounds[first]), int(doc_bounds[last])
+        docs = doc_tokens if stop - start == doc_tokens.shape[0] else doc_tokens[start:stop]
+        sims = torch.mm(docs if docs.dtype == dtype else docs.to(dtype), queries.T)  # queries.T as a view: a copy is slower
+        values = (sims if dtype == torch.float32 else sims.float()).numpy()
+        best = _segment_max(values, doc_bounds[first:last] - start, axis=0)  # (docs, Tq)
+        if one_query:  # the mean as two ufunc calls, as in _cpu_blocked_maxsim
+            row = scores[0, first:last]
+            np.divide(np.add.reduce(best, axis=1, out=row), queries.shape[0], out=row)
+        else:
+            out[:, first:last] = (torch.from_numpy(best) @ weights).T
 
 
 def _bf16_segment_max(sims: Tensor, starts: np.ndarray) -> np.ndarray | None:

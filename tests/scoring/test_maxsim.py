@@ -185,20 +185,37 @@ def test_bfloat16_cpu_path_still_refuses_nan_or_infinite_document_vectors(bad, b
         maxsim(q_tokens.bfloat16(), q_offsets, d_tokens.bfloat16(), d_offsets)
 
 
+@pytest.mark.parametrize("max_elements", [2**25, 1600])  # one block; many
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("query_lengths", [[1], [16], [9, 7], [17], [40]])
-def test_short_query_path_equals_the_blocked_path(query_lengths, dtype):
-    """At most 16 query tokens against few documents take the (doc tokens, query tokens) product
-    orientation; many small blocks (max_elements) take the other. Both give the same scores."""
+def test_short_query_path_equals_the_blocked_path(query_lengths, dtype, max_elements, monkeypatch):
+    """At most 16 query tokens take the (doc tokens, query tokens) product orientation; with the
+    path switched off they take the other. Both give the same scores, in one block or many."""
+    kernel = importlib.import_module("smart_plugins.scoring.maxsim")
     queries = _texts(query_lengths, dim=32, seed=10)
     docs = _texts([120, 80, 3, 150, 1, 64], dim=32, seed=11)
     q_tokens, q_offsets = pack_tokens([q.to(dtype) for q in queries])
     d_tokens, d_offsets = pack_tokens([d.to(dtype) for d in docs])
-    default = maxsim(q_tokens, q_offsets, d_tokens, d_offsets)
-    blocked = maxsim(q_tokens, q_offsets, d_tokens, d_offsets, max_elements=100 * len(q_tokens))
+    default = maxsim(q_tokens, q_offsets, d_tokens, d_offsets, max_elements=max_elements)
+    monkeypatch.setattr(kernel, "_SHORT_QUERY_TOKENS", 0)
+    blocked = maxsim(q_tokens, q_offsets, d_tokens, d_offsets, max_elements=max_elements)
     assert torch.allclose(default, blocked, atol=1e-6, rtol=0)
     if dtype == torch.float32:
         assert torch.allclose(default, _brute_force(queries, docs), atol=1e-5)
+
+
+def test_float32_short_queries_against_many_documents_take_the_blocked_path(monkeypatch):
+    kernel = importlib.import_module("smart_plugins.scoring.maxsim")
+    monkeypatch.setattr(kernel, "_SHORT_QUERY_MAX_FP32_TOKENS", 100)
+    taken = []
+    monkeypatch.setattr(kernel, "_short_query_maxsim", lambda *args: taken.append(args))
+    queries, docs = _texts([8], dim=16, seed=14), _texts([60, 70], dim=16, seed=15)
+    q_tokens, q_offsets = pack_tokens(queries)
+    d_tokens, d_offsets = pack_tokens(docs)
+    scores = maxsim(q_tokens, q_offsets, d_tokens, d_offsets)  # 130 float32 tokens: the blocked path
+    assert not taken and torch.allclose(scores, _brute_force(queries, docs), atol=1e-5)
+    maxsim(q_tokens.bfloat16(), q_offsets, d_tokens.bfloat16(), d_offsets)  # bfloat16: the short-query path
+    assert len(taken) == 1
 
 
 @pytest.mark.parametrize("n_query_tokens", [1, 16, 17, 32, 33, 64, 256])
