@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if args.reduction_widths:
         return reduction_widths(internals, d_offsets.numpy(), args.calls)
     width, n_q = int(d_offsets[-1]), args.query_tokens
-    short = n_q <= internals._SHORT_QUERY_TOKENS and width <= internals._SHORT_QUERY_MAX_FP32_TOKENS
+    short = internals._takes_short_query_path(n_q, width, d_tokens.dtype)
     shape, axis = ((width, n_q), 0) if short else ((n_q, width), 1)  # the kernel's orientation
 
     def product(out: torch.Tensor) -> torch.Tensor:

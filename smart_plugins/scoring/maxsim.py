@@ -190,7 +190,7 @@ def _cpu_blocked_maxsim(
     """
     n_query_tokens = queries.shape[0]
     budget = min(max_elements, _CACHE_BLOCK_ELEMENTS * max(1, torch.get_num_threads()))
-    if n_query_tokens <= _SHORT_QUERY_TOKENS and (dtype != torch.float32 or doc_bounds[-1] <= _SHORT_QUERY_MAX_FP32_TOKENS):
+    if _takes_short_query_path(n_query_tokens, int(doc_bounds[-1]), dtype):
         _short_query_maxsim(queries, query_bounds, doc_tokens, doc_bounds, dtype, max(1, budget // n_query_tokens), out)
         return
     blocks = list(_doc_chunks(doc_bounds, max(1, budget // n_query_tokens)))
@@ -202,9 +202,7 @@ def _cpu_blocked_maxsim(
         queries = torch.cat([queries, torch.ones(1, queries.shape[1], dtype=dtype)])
     product = torch.empty(queries.shape[0] * widest, dtype=dtype)
     upcast = torch.empty(n_query_tokens * widest) if dtype != torch.float32 else None
-    one_query = len(query_bounds) == 2
-    weights = None if one_query else _averaging_matrix(torch.from_numpy(np.diff(query_bounds)), torch.device("cpu")).T
-    scores = out.numpy()
+    weights = _query_weights(query_bounds)
     whole = len(blocks) == 1 and doc_tokens.dtype == dtype  # a rerank: the documents as given, no slice or cast
     for first, last in blocks:
         start, stop = int(doc_bounds[first]), int(doc_bounds[last])
@@ -218,11 +216,13 @@ def _cpu_blocked_maxsim(
             if upcast is not None:
                 sims = upcast[: n_query_tokens * width].view(n_query_tokens, width).copy_(sims)
             best = _segment_max(sims.numpy(), local, axis=1)  # (Tq, docs)
-        if one_query:  # the mean as two ufunc calls: np.mean's Python wrapper costs more than the sum here
-            row = scores[0, first:last]
-            np.divide(np.add.reduce(best, axis=0, out=row), n_query_tokens, out=row)
-        else:
-            out[:, first:last] = weights @ torch.from_numpy(best)
+        _write_query_means(best, weights, out, first, last)
+
+
+def _takes_short_query_path(n_query_tokens: int, n_doc_tokens: int, dtype: torch.dtype) -> bool:
+    """Whether the CPU kernel scores these shapes with :func:`_short_query_maxsim` (the rule in one place,
+    also read by benchmarks/maxsim_rerank_breakdown.py)."""
+    return n_query_tokens <= _SHORT_QUERY_TOKENS and (dtype != torch.float32 or n_doc_tokens <= _SHORT_QUERY_MAX_FP32_TOKENS)
 
 
 def _short_query_maxsim(
@@ -243,20 +243,34 @@ def _short_query_maxsim(
     in float32 while the documents stay in cache (``_SHORT_QUERY_MAX_FP32_TOKENS``). Blocks hold
     at most ``block_tokens`` document tokens; :func:`_segment_max` reduces each along axis 0.
     """
-    one_query = len(query_bounds) == 2
-    weights = None if one_query else _averaging_matrix(torch.from_numpy(np.diff(query_bounds)), torch.device("cpu"))
-    scores = out.numpy()
+    weights = _query_weights(query_bounds)
     for first, last in _doc_chunks(doc_bounds, block_tokens):
         start, stop = int(doc_bounds[first]), int(doc_bounds[last])
         docs = doc_tokens if stop - start == doc_tokens.shape[0] else doc_tokens[start:stop]
         sims = torch.mm(docs if docs.dtype == dtype else docs.to(dtype), queries.T)  # queries.T as a view: a copy is slower
         values = (sims if dtype == torch.float32 else sims.float()).numpy()
         best = _segment_max(values, doc_bounds[first:last] - start, axis=0)  # (docs, Tq)
-        if one_query:  # the mean as two ufunc calls, as in _cpu_blocked_maxsim
-            row = scores[0, first:last]
-            np.divide(np.add.reduce(best, axis=1, out=row), queries.shape[0], out=row)
-        else:
-            out[:, first:last] = (torch.from_numpy(best) @ weights).T
+        _write_query_means(best.T, weights, out, first, last)
+
+
+def _query_weights(query_bounds: np.ndarray) -> Tensor | None:
+    """``(Q, Tq)`` averaging weights for :func:`_write_query_means`; None for a single query."""
+    if len(query_bounds) == 2:
+        return None
+    return _averaging_matrix(torch.from_numpy(np.diff(query_bounds)), torch.device("cpu")).T
+
+
+def _write_query_means(best: np.ndarray, weights: Tensor | None, out: Tensor, first: int, last: int) -> None:
+    """Per-token maxima ``(Tq, docs)`` -> per-query means in ``out[:, first:last]`` (the CPU paths).
+
+    A single query's mean is two ufunc calls into ``out``: ``np.mean``'s Python wrapper costs
+    more than the sum here, and each call counts in a millisecond rerank.
+    """
+    if weights is None:
+        row = out.numpy()[0, first:last]
+        np.divide(np.add.reduce(best, axis=0, out=row), best.shape[0], out=row)
+    else:
+        out[:, first:last] = weights @ torch.from_numpy(best)
 
 
 def _bf16_segment_max(sims: Tensor, starts: np.ndarray) -> np.ndarray | None:
